@@ -1,0 +1,64 @@
+// What one process knows about one open store: the core handle and every JS view it handed
+// out, so that seal, release and close can detach them before the memory can be reused.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "store.h"
+
+namespace shmstore::addon {
+
+struct Session;
+
+// One JS view (an external Buffer). Owned by its finalizer, which Node runs on the JS thread
+// when the ArrayBuffer is collected or after it was detached.
+struct ViewRecord {
+  std::shared_ptr<Session> session;
+  Napi::Reference<Napi::ArrayBuffer> buffer;  // weak: lets us detach without keeping it alive
+  uint64_t key = 0;                           // held_key(); 0 once orphaned by release/close
+  bool writable = false;
+  ObjectId id{};
+};
+
+struct Held {
+  ObjectId id{};
+  std::vector<ViewRecord*> views;
+};
+
+struct IdHash {
+  size_t operator()(const ObjectId& id) const noexcept {
+    uint64_t a, b;
+    std::memcpy(&a, id.data(), 8);
+    std::memcpy(&b, id.data() + 12, 8);
+    return static_cast<size_t>(a * 0x9e3779b97f4a7c15ULL ^ b);
+  }
+};
+
+struct Session {
+  std::unique_ptr<Store> store;                         // null once closed
+  std::unordered_map<uint64_t, Held> held;              // sealed objects this client holds
+  std::unordered_map<ObjectId, ViewRecord*, IdHash> creating;  // writable views of unsealed ones
+
+  static uint64_t held_key(uint32_t entry, uint32_t generation) {
+    return (uint64_t{entry} << 32 | generation) + 1;  // never 0
+  }
+};
+
+// Detaches the record's ArrayBuffer if it is still alive, and orphans the record.
+void detach_view(ViewRecord* r);
+
+// An external Buffer over [data, data + size), tracked by a new ViewRecord.
+Napi::Buffer<uint8_t> make_view(Napi::Env env, const std::shared_ptr<Session>& session,
+                                uint8_t* data, size_t size, uint64_t key, bool writable,
+                                const ObjectId& id, ViewRecord** out_record);
+
+// Detaches every view of a held object and drops this client's reference in the store.
+void release_held(Session& s, uint64_t key);
+
+}  // namespace shmstore::addon

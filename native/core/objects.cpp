@@ -1,0 +1,440 @@
+// Object operations: the Plasma calls (create, seal, abort, get, release, contains, delete,
+// evict), listings, statistics, cursors, notifications and change waits.
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstring>
+
+#include "errors.h"
+#include "futex.h"
+#include "lock.h"
+#include "store.h"
+
+namespace shmstore {
+
+namespace {
+
+bool has_holder(const ObjectEntry& e) { return (e.holders[0] | e.holders[1]) != 0; }
+uint64_t slot_bit(uint32_t slot) { return uint64_t{1} << (slot % 64); }
+
+std::string hex(const ObjectId& id) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (uint8_t b : id) {
+    s += digits[b >> 4];
+    s += digits[b & 15];
+  }
+  return s;
+}
+
+ObjectState state_of(const ObjectEntry& e) { return static_cast<ObjectState>(e.state); }
+
+}  // namespace
+
+ObjectView Store::view_of(uint32_t i) const {
+  const ObjectEntry& e = entry_at(i);
+  // Never trust shared memory: a corrupted entry must not yield a pointer past the mapping.
+  if (e.offset > capacity_ || e.alloc_size > capacity_ - e.offset || e.data_size > e.alloc_size ||
+      e.metadata_size > e.alloc_size - e.data_size)
+    fail(Errc::BadSegment, "bad segment: object entry out of bounds");
+  return ObjectView{i, e.generation, data_ + e.offset, e.data_size, data_ + e.offset + e.data_size,
+                    e.metadata_size};
+}
+
+ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
+                                std::span<const uint8_t> metadata) {
+  if (data_size > capacity_ || metadata.size() > capacity_ - data_size)
+    fail(Errc::InvalidArgument, "object of " + std::to_string(data_size + metadata.size()) +
+                                    " bytes can never fit in a store of " +
+                                    std::to_string(capacity_) + " bytes");
+  const uint64_t size = round_up(std::max<uint64_t>(data_size + metadata.size(), 1), kAlign);
+  ObjectView view;
+  {
+    Locked lock(*this);
+    if (find_locked(id) >= 0) fail(Errc::ObjectExists, "object " + hex(id) + " already exists");
+    bool reclaimed = false;
+    std::optional<uint64_t> offset;
+    // Room: free space first, then space of dead clients, then (lru) the least recently used.
+    for (;;) {
+      if (hdr_->entry_free_count > 0 && (offset = alloc_locked(size))) break;
+      if (!reclaimed) {
+        reclaim_dead_clients_locked();
+        reclaimed = true;
+        continue;
+      }
+      if (eviction_ == Eviction::Lru && evict_one_locked()) continue;
+      if (hdr_->entry_free_count == 0)
+        fail(Errc::StoreFull, "store '" + name_ + "' holds its maximum of " +
+                                  std::to_string(max_objects_) + " objects");
+      fail(Errc::StoreFull, "store '" + name_ + "' has no room for " + std::to_string(size) +
+                                " bytes (" + std::to_string(hdr_->used_bytes) + " of " +
+                                std::to_string(capacity_) + " used)");
+    }
+    const uint32_t i = entry_free_[--hdr_->entry_free_count];
+    ObjectEntry& e = entry_at(i);
+    std::memcpy(e.id, id.data(), kIdSize);
+    e.data_size = data_size;
+    e.metadata_size = metadata.size();
+    e.offset = *offset;
+    e.alloc_size = size;
+    e.lru_tick = ++hdr_->lru_clock;
+    e.holders[0] = e.holders[1] = 0;
+    e.creator_slot = slot_;
+    e.generation += 1;
+    e.state = static_cast<uint32_t>(ObjectState::Created);  // last: repair trusts state
+    index_insert_locked(i);
+    hdr_->objects += 1;
+    hdr_->creates += 1;
+    view = view_of(i);
+  }
+  // Only the creator can reach an unsealed object: copy outside the lock.
+  if (!metadata.empty()) std::memcpy(view.metadata, metadata.data(), metadata.size());
+  return view;
+}
+
+ObjectView Store::create_object_wait(const ObjectId& id, uint64_t data_size,
+                                     std::span<const uint8_t> metadata, int64_t timeout_ns) {
+  const timespec deadline = futex::deadline_after_ns(timeout_ns < 0 ? 0 : timeout_ns);
+  for (;;) {
+    const uint32_t seen = change_seq();  // before trying, so a release in between wakes us
+    try {
+      return create_object(id, data_size, metadata);
+    } catch (const Error& e) {
+      if (e.code() != Errc::StoreFull || timeout_ns == 0) throw;
+    }
+    if (!wait_change(seen, timeout_ns < 0 ? nullptr : &deadline, 1))
+      return create_object(id, data_size, metadata);  // a last try: throws StoreFull
+  }
+}
+
+void Store::seal(const ObjectId& id) {
+  {
+    Locked lock(*this);
+    const int64_t i = find_locked(id);
+    if (i < 0) fail(Errc::ObjectNotFound, "object " + hex(id) + " not found");
+    ObjectEntry& e = objects_[i];
+    if (state_of(e) == ObjectState::Sealed) fail(Errc::ObjectAlreadySealed, "object " + hex(id) + " is already sealed");
+    if (e.creator_slot != slot_) fail(Errc::NotCreator, "object " + hex(id) + " was created by another client");
+    e.state = static_cast<uint32_t>(ObjectState::Sealed);
+    e.lru_tick = ++hdr_->lru_clock;
+    hdr_->sealed += 1;
+    hdr_->seals += 1;
+    emit_locked(EventType::Sealed, id);
+  }
+  publish_change();
+}
+
+void Store::abort(const ObjectId& id) {
+  {
+    Locked lock(*this);
+    const int64_t i = find_locked(id);
+    if (i < 0) fail(Errc::ObjectNotFound, "object " + hex(id) + " not found");
+    ObjectEntry& e = objects_[i];
+    if (state_of(e) == ObjectState::Sealed) fail(Errc::ObjectAlreadySealed, "object " + hex(id) + " is sealed: delete it instead");
+    if (e.creator_slot != slot_) fail(Errc::NotCreator, "object " + hex(id) + " was created by another client");
+    index_erase_locked(static_cast<uint32_t>(i));
+    hdr_->objects -= 1;
+    hdr_->aborts += 1;
+    free_entry_locked(static_cast<uint32_t>(i));
+  }
+  publish_change();
+}
+
+std::optional<ObjectView> Store::get(const ObjectId& id) {
+  Locked lock(*this);
+  const int64_t i = find_locked(id);
+  if (i < 0) return std::nullopt;
+  ObjectEntry& e = objects_[i];
+  if (state_of(e) != ObjectState::Sealed) return std::nullopt;
+  ObjectView v = view_of(static_cast<uint32_t>(i));
+  e.holders[slot_ / 64] |= slot_bit(slot_);
+  e.lru_tick = ++hdr_->lru_clock;
+  return v;
+}
+
+std::optional<ObjectView> Store::get_wait(const ObjectId& id, int64_t timeout_ns) {
+  const timespec deadline = futex::deadline_after_ns(timeout_ns < 0 ? 0 : timeout_ns);
+  for (;;) {
+    const uint32_t seen = change_seq();
+    if (auto v = get(id)) return v;
+    if (timeout_ns == 0) return std::nullopt;
+    if (!wait_change(seen, timeout_ns < 0 ? nullptr : &deadline, 1)) return get(id);
+  }
+}
+
+void Store::release(uint32_t entry, uint32_t generation) {
+  bool unpinned = false;
+  {
+    Locked lock(*this);
+    ObjectEntry& e = entry_at(entry);
+    const uint64_t bit = slot_bit(slot_);
+    if (state_of(e) == ObjectState::Free || e.generation != generation || (e.holders[slot_ / 64] & bit) == 0)
+      fail(Errc::ObjectNotFound, "this client holds no reference to that object");
+    e.holders[slot_ / 64] &= ~bit;
+    unpinned = !has_holder(e);
+    if (unpinned && state_of(e) == ObjectState::Deleting) {
+      hdr_->deleting -= 1;
+      free_entry_locked(entry);
+    }
+  }
+  // Only an object that became free or evictable can unblock anyone.
+  if (unpinned) publish_change();
+}
+
+bool Store::contains(const ObjectId& id) {
+  Locked lock(*this);
+  const int64_t i = find_locked(id);
+  return i >= 0 && state_of(objects_[i]) == ObjectState::Sealed;
+}
+
+bool Store::remove(const ObjectId& id) {
+  bool freed = false;
+  {
+    Locked lock(*this);
+    const int64_t i = find_locked(id);
+    if (i < 0) fail(Errc::ObjectNotFound, "object " + hex(id) + " not found");
+    ObjectEntry& e = objects_[i];
+    if (state_of(e) != ObjectState::Sealed) fail(Errc::ObjectNotSealed, "object " + hex(id) + " is not sealed: its creator may abort it");
+    index_erase_locked(static_cast<uint32_t>(i));
+    hdr_->objects -= 1;
+    hdr_->sealed -= 1;
+    hdr_->deletes += 1;
+    emit_locked(EventType::Deleted, id);
+    if (has_holder(e)) {
+      e.state = static_cast<uint32_t>(ObjectState::Deleting);  // freed by the last release
+      hdr_->deleting += 1;
+    } else {
+      free_entry_locked(static_cast<uint32_t>(i));
+      freed = true;
+    }
+  }
+  publish_change();
+  return freed;
+}
+
+bool Store::evict_one_locked() {
+  int64_t victim = -1;
+  uint64_t oldest = UINT64_MAX;
+  for (uint32_t i = 0; i < max_objects_; ++i) {
+    const ObjectEntry& e = objects_[i];
+    if (state_of(e) == ObjectState::Sealed && !has_holder(e) && e.lru_tick < oldest) {
+      oldest = e.lru_tick;
+      victim = i;
+    }
+  }
+  if (victim < 0) return false;
+  ObjectEntry& e = objects_[victim];
+  ObjectId id;
+  std::memcpy(id.data(), e.id, kIdSize);
+  index_erase_locked(static_cast<uint32_t>(victim));
+  hdr_->objects -= 1;
+  hdr_->sealed -= 1;
+  hdr_->evictions += 1;
+  hdr_->evicted_bytes += e.alloc_size;
+  emit_locked(EventType::Deleted, id);
+  free_entry_locked(static_cast<uint32_t>(victim));
+  return true;
+}
+
+uint64_t Store::evict(uint64_t bytes) {
+  uint64_t freed = 0;
+  {
+    Locked lock(*this);
+    while (freed < bytes) {
+      const uint64_t before = hdr_->used_bytes;
+      if (!evict_one_locked()) break;
+      freed += before - hdr_->used_bytes;
+    }
+  }
+  if (freed > 0) publish_change();
+  return freed;
+}
+
+std::vector<ObjectInfo> Store::list() {
+  Locked lock(*this);
+  std::vector<ObjectInfo> out;
+  for (uint32_t i = 0; i < max_objects_; ++i) {
+    const ObjectEntry& e = objects_[i];
+    if (state_of(e) == ObjectState::Free) continue;
+    ObjectInfo info;
+    std::memcpy(info.id.data(), e.id, kIdSize);
+    info.state = state_of(e);
+    info.data_size = e.data_size;
+    info.metadata_size = e.metadata_size;
+    info.holders = static_cast<uint32_t>(__builtin_popcountll(e.holders[0]) + __builtin_popcountll(e.holders[1]));
+    info.creator_slot = e.creator_slot;
+    out.push_back(info);
+  }
+  return out;
+}
+
+std::vector<ClientInfo> Store::clients() {
+  Locked lock(*this);
+  reclaim_dead_clients_locked();
+  std::vector<ClientInfo> out;
+  for (uint32_t s = 0; s < max_clients_; ++s)
+    if (clients_[s].state == 1)
+      out.push_back({s, clients_[s].pid, clients_[s].attached_unix_ms, s == slot_});
+  return out;
+}
+
+StoreStats Store::stats() {
+  Locked lock(*this);
+  reclaim_dead_clients_locked();
+  StoreStats st{};
+  st.capacity = capacity_;
+  st.used_bytes = hdr_->used_bytes;
+  const uint32_t n = std::min(hdr_->extent_count, max_objects_ + 1);
+  for (uint32_t i = 0; i < n; ++i) st.largest_free = std::max(st.largest_free, extents_[i].size);
+  st.free_extents = n;
+  st.objects = hdr_->objects;
+  st.sealed = hdr_->sealed;
+  st.deleting = hdr_->deleting;
+  st.clients = hdr_->clients;
+  st.max_objects = max_objects_;
+  st.max_clients = max_clients_;
+  st.evictions = hdr_->evictions;
+  st.evicted_bytes = hdr_->evicted_bytes;
+  st.creates = hdr_->creates;
+  st.seals = hdr_->seals;
+  st.deletes = hdr_->deletes;
+  st.aborts = hdr_->aborts;
+  st.repairs = hdr_->repairs;
+  st.reclaimed_clients = hdr_->reclaimed_clients;
+  st.notify_head = hdr_->notify_head;
+  st.eviction = eviction_;
+  return st;
+}
+
+// Cursor cells: the owner stores values with release; readers load key then value with acquire,
+// so a reader that sees a key also sees the value stored before it was published.
+void Store::set_cursor(uint64_t key, uint64_t value) {
+  if (key == 0) fail(Errc::InvalidArgument, "cursor key 0 is reserved");
+  ClientSlot& c = clients_[slot_];
+  for (uint32_t k = 0; k < kCursorsPerClient; ++k) {
+    if (std::atomic_ref<uint64_t>(c.cursor_keys[k]).load(std::memory_order_relaxed) == key) {
+      std::atomic_ref<uint64_t>(c.cursor_values[k]).store(value, std::memory_order_release);
+      publish_change();
+      return;
+    }
+  }
+  {
+    Locked lock(*this);
+    uint32_t k = 0;
+    while (k < kCursorsPerClient && c.cursor_keys[k] != 0) ++k;
+    if (k == kCursorsPerClient)
+      fail(Errc::InvalidArgument, "a client may keep at most " + std::to_string(kCursorsPerClient) + " cursors");
+    std::atomic_ref<uint64_t>(c.cursor_values[k]).store(value, std::memory_order_release);
+    std::atomic_ref<uint64_t>(c.cursor_keys[k]).store(key, std::memory_order_release);
+  }
+  publish_change();
+}
+
+void Store::clear_cursor(uint64_t key) {
+  {
+    Locked lock(*this);
+    ClientSlot& c = clients_[slot_];
+    for (uint32_t k = 0; k < kCursorsPerClient; ++k)
+      if (c.cursor_keys[k] == key) std::atomic_ref<uint64_t>(c.cursor_keys[k]).store(0, std::memory_order_release);
+  }
+  publish_change();
+}
+
+std::vector<uint64_t> Store::cursor_values(uint64_t key) {
+  std::vector<uint64_t> out;
+  if (key == 0) return out;
+  for (uint32_t s = 0; s < max_clients_; ++s) {
+    ClientSlot& c = clients_[s];
+    if (std::atomic_ref<uint32_t>(c.state).load(std::memory_order_acquire) != 1) continue;
+    for (uint32_t k = 0; k < kCursorsPerClient; ++k)
+      if (std::atomic_ref<uint64_t>(c.cursor_keys[k]).load(std::memory_order_acquire) == key)
+        out.push_back(std::atomic_ref<uint64_t>(c.cursor_values[k]).load(std::memory_order_acquire));
+  }
+  return out;
+}
+
+void Store::emit_locked(EventType type, const ObjectId& id) {
+  const uint64_t seq = hdr_->notify_head;
+  NotifyEvent& ev = notify_[seq & (notify_capacity_ - 1)];
+  ev.seq = seq;
+  ev.type = static_cast<uint32_t>(type);
+  std::memcpy(ev.id, id.data(), kIdSize);
+  hdr_->notify_head = seq + 1;
+}
+
+uint64_t Store::notify_head() {
+  Locked lock(*this);
+  return hdr_->notify_head;
+}
+
+std::vector<Event> Store::read_events(uint64_t from, size_t max, uint64_t& missed) {
+  Locked lock(*this);
+  const uint64_t head = hdr_->notify_head;
+  const uint64_t oldest = head > notify_capacity_ ? head - notify_capacity_ : 0;
+  missed = from < oldest ? oldest - from : 0;
+  from = std::clamp(from, oldest, head);
+  std::vector<Event> out;
+  for (uint64_t s = from; s < head && out.size() < max; ++s) {
+    const NotifyEvent& ev = notify_[s & (notify_capacity_ - 1)];
+    if (ev.seq != s || (ev.type != 1 && ev.type != 2)) fail(Errc::BadSegment, "bad segment: notification ring corrupted");
+    Event e{s, static_cast<EventType>(ev.type), {}};
+    std::memcpy(e.id.data(), ev.id, kIdSize);
+    out.push_back(e);
+  }
+  return out;
+}
+
+// The futex protocol. Waiter: waiters++ then re-read change_seq; bumper: change_seq++ then read
+// waiters. Both seq_cst, so at least one side sees the other: either the waiter sees the new
+// value and does not sleep, or the bumper sees the waiter and wakes it.
+void Store::publish_change() {
+  std::atomic_ref<uint32_t>(hdr_->change_seq).fetch_add(1, std::memory_order_seq_cst);
+  if (std::atomic_ref<uint32_t>(hdr_->waiters).load(std::memory_order_seq_cst) != 0)
+    futex::wake(&hdr_->change_seq, futex::kMatchAny);
+}
+
+uint32_t Store::change_seq() const {
+  return std::atomic_ref<uint32_t>(hdr_->change_seq).load(std::memory_order_seq_cst);
+}
+
+bool Store::wait_change(uint32_t seen, const timespec* deadline, uint32_t bitset) {
+  std::atomic_ref<uint32_t> waiters(hdr_->waiters);
+  waiters.fetch_add(1, std::memory_order_seq_cst);
+  bool woke = true;
+  try {
+    if (change_seq() == seen) woke = futex::wait(&hdr_->change_seq, seen, deadline, bitset);
+  } catch (...) {
+    waiters.fetch_sub(1, std::memory_order_seq_cst);
+    throw;
+  }
+  waiters.fetch_sub(1, std::memory_order_seq_cst);
+  return woke;
+}
+
+void Store::wake_local() { futex::wake(&hdr_->change_seq, local_bitset_); }
+
+void Store::park_in_lock_for_test(const std::function<void()>& on_parked) {
+  const int rc = pthread_mutex_lock(&hdr_->mutex);
+  if (rc == EOWNERDEAD) {
+    repair_locked();
+    pthread_mutex_consistent(&hdr_->mutex);
+  }
+  // Half of a create: an entry claimed and marked, the extents, index and counters untouched.
+  if (hdr_->entry_free_count > 0 && hdr_->extent_count > 0) {
+    ObjectEntry& e = objects_[entry_free_[hdr_->entry_free_count - 1]];
+    std::memset(e.id, 0xee, kIdSize);
+    e.offset = extents_[0].offset;
+    e.alloc_size = kAlign;
+    e.data_size = 1;
+    e.metadata_size = 0;
+    e.creator_slot = slot_;
+    e.generation += 1;
+    e.state = static_cast<uint32_t>(ObjectState::Created);
+  }
+  on_parked();
+  for (;;) ::pause();
+}
+
+}  // namespace shmstore

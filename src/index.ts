@@ -1,0 +1,15 @@
+export { ObjectStore, StoredObject } from './store.js';
+export type {
+  ClientInfo,
+  CreateObjectOptions,
+  Eviction,
+  GetOptions,
+  ObjectInfo,
+  StoreCreateOptions,
+  StoreEvent,
+  StoreStats,
+} from './store.js';
+export type { WaitOptions } from './change-watcher.js';
+export { ObjectId } from './object-id.js';
+export { StoreError, STORE_ERROR_CODES } from './errors.js';
+export type { StoreErrorCode } from './errors.js';

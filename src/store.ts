@@ -1,0 +1,378 @@
+// ObjectStore: the public wrapper of one store handle (one client slot of one segment).
+import { ChangeWatcher, type WaitOptions } from './change-watcher.js';
+import { StoreError, invalidArgument } from './errors.js';
+import { addon, type NativeStore } from './native.js';
+import { ObjectId, describe, idBytes } from './object-id.js';
+import * as check from './validate.js';
+
+export type Eviction = 'lru' | 'none';
+
+export interface StoreCreateOptions {
+  /** Bytes of object data (and metadata) the store holds. */
+  capacity: number;
+  /** Objects at once, default 1024 (at most 2^24). */
+  maxObjects?: number;
+  /** Attached handles at once, default 64 (at most 128). */
+  maxClients?: number;
+  /** What create does when full: evict sealed unreferenced objects LRU first (default), or fail. */
+  eviction?: Eviction;
+  /** Permission bits of /dev/shm/<name>, default 0o600. */
+  mode?: number;
+  /** Seal/delete events kept for notifications(), a power of two, default 4096. */
+  notificationCapacity?: number;
+}
+
+export interface GetOptions {
+  /** 0 polls (default), -1 waits forever, else milliseconds. Blocks the thread: see getAsync. */
+  timeoutMs?: number;
+}
+
+export interface CreateObjectOptions {
+  /** While the store is full, wait this long for room (blocks the thread). Default 0. */
+  timeoutMs?: number;
+}
+
+export interface ObjectInfo {
+  id: ObjectId;
+  size: number;
+  metadataSize: number;
+  state: 'created' | 'sealed' | 'deleting';
+  holders: number;
+}
+
+export interface StoreStats {
+  capacity: number;
+  usedBytes: number;
+  objects: number;
+  sealed: number;
+  /** Deleted objects whose memory waits for their last holder. */
+  deleting: number;
+  clients: number;
+  evictions: number;
+  evictedBytes: number;
+  largestFree: number;
+  freeExtents: number;
+  maxObjects: number;
+  maxClients: number;
+  creates: number;
+  seals: number;
+  deletes: number;
+  aborts: number;
+  /** Times the lock was recovered from a dead holder. */
+  repairs: number;
+  reclaimedClients: number;
+  notifications: number;
+  eviction: Eviction;
+}
+
+export interface ClientInfo {
+  slot: number;
+  pid: number;
+  attachedAt: Date;
+  self: boolean;
+}
+
+export type StoreEvent =
+  | { type: 'sealed' | 'deleted'; id: ObjectId }
+  /** The reader fell a whole ring behind: `count` events were overwritten unread. */
+  | { type: 'missed'; count: number };
+
+const CREATE_KEYS = ['capacity', 'maxObjects', 'maxClients', 'eviction', 'mode', 'notificationCapacity'] as const;
+
+/** A sealed object this process holds: `data` and `metadata` are views of shared memory. */
+export class StoredObject implements Disposable {
+  readonly id: ObjectId;
+  readonly data: Buffer;
+  readonly metadata: Buffer;
+  #store: ObjectStore | null;
+  readonly #entry: number;
+  readonly #generation: number;
+
+  /** @internal */
+  constructor(store: ObjectStore, id: ObjectId, whole: Buffer, dataSize: number, entry: number, generation: number) {
+    this.id = id;
+    this.data = whole.subarray(0, dataSize);
+    this.metadata = whole.subarray(dataSize);
+    this.#store = store;
+    this.#entry = entry;
+    this.#generation = generation;
+  }
+
+  /** Drops this process's reference; every view of the object in this process detaches. Idempotent. */
+  release(): void {
+    const store = this.#store;
+    if (store === null) return;
+    this.#store = null;
+    if (!store.closed) store.releaseToken(this.#entry, this.#generation);
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+export class ObjectStore implements Disposable {
+  readonly name: string;
+  readonly #native: NativeStore;
+  readonly #out = new Float64Array(4);
+  readonly #watcher: ChangeWatcher;
+  #closed = false;
+
+  private constructor(name: string, open: (out: Float64Array) => NativeStore) {
+    this.name = name;
+    this.#native = open(this.#out);
+    this.#watcher = new ChangeWatcher(this.#native);
+  }
+
+  /** Creates the segment /dev/shm/<name> (ERR_STORE_EXISTS if it is there) and attaches to it. */
+  static create(name: string, options: StoreCreateOptions): ObjectStore {
+    check.name(name);
+    if (options === undefined) throw invalidArgument('ObjectStore.create(name, { capacity }) needs options');
+    const o = check.options<StoreCreateOptions>(options, CREATE_KEYS, 'store options');
+    const capacity = check.size(o.capacity, 'capacity');
+    const maxObjects = check.intInRange(o.maxObjects ?? 1024, 1, addon.limits.maxObjects, 'maxObjects');
+    const maxClients = check.intInRange(o.maxClients ?? 64, 1, addon.limits.maxClients, 'maxClients');
+    const mode = check.intInRange(o.mode ?? 0o600, 0, 0o777, 'mode');
+    const notify = check.intInRange(o.notificationCapacity ?? 4096, 1, 1 << 20, 'notificationCapacity');
+    const eviction = o.eviction ?? 'lru';
+    if (eviction !== 'lru' && eviction !== 'none') {
+      throw invalidArgument(`eviction must be 'lru' or 'none', got ${describe(eviction)}`);
+    }
+    return new ObjectStore(name, (out) =>
+      new addon.NativeStore('create', name, capacity, maxObjects, maxClients, eviction === 'lru' ? 1 : 0, mode, notify, out),
+    );
+  }
+
+  /** Attaches to an existing store (ERR_STORE_NOT_FOUND, ERR_BAD_SEGMENT, ERR_TOO_MANY_CLIENTS). */
+  static open(name: string): ObjectStore {
+    check.name(name);
+    return new ObjectStore(name, (out) => new addon.NativeStore('open', name, out));
+  }
+
+  /** Removes the name, like shm_unlink: attached processes keep working on their mapping. */
+  static unlink(name: string): void {
+    check.name(name);
+    addon.unlink(name);
+  }
+
+  /** The file that backs the store. */
+  static pathOf(name: string): string {
+    check.name(name);
+    return addon.pathOf(name);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Allocates an object and returns its writable data; seal() publishes it, abort() drops it. */
+  create(id: ObjectId, size: number, metadata?: Uint8Array | null, options?: CreateObjectOptions): Buffer {
+    const idb = idBytes(id);
+    check.size(size, 'size');
+    const meta = metadata == null ? null : check.bytes(metadata, 'metadata');
+    const o = check.options<CreateObjectOptions>(options, ['timeoutMs'], 'create options');
+    return this.#native.create(idb, size, meta, check.timeout(o.timeoutMs, 0));
+  }
+
+  /** create() that waits for room without blocking the thread (ERR_STORE_FULL at the timeout). */
+  async createAsync(
+    id: ObjectId,
+    size: number,
+    options?: { metadata?: Uint8Array | null; timeoutMs?: number; signal?: AbortSignal },
+  ): Promise<Buffer> {
+    const idb = idBytes(id);
+    check.size(size, 'size');
+    const o = check.options<{ metadata: Uint8Array | null; timeoutMs: number; signal: AbortSignal }>(
+      options, ['metadata', 'timeoutMs', 'signal'], 'createAsync options');
+    const meta = o.metadata == null ? null : check.bytes(o.metadata, 'metadata');
+    const timeoutMs = check.timeout(o.timeoutMs, -1);
+    const attempt = (): Buffer | undefined => {
+      try {
+        return this.#native.create(idb, size, meta, 0);
+      } catch (err) {
+        if (err instanceof StoreError && err.code === 'ERR_STORE_FULL') return undefined;
+        throw err;
+      }
+    };
+    return this.#watcher.until(attempt, { timeoutMs, signal: check.signal(o.signal) }, () =>
+      this.#native.create(idb, size, meta, 0),
+    );
+  }
+
+  seal(id: ObjectId): void {
+    this.#native.seal(idBytes(id));
+  }
+
+  abort(id: ObjectId): void {
+    this.#native.abort(idBytes(id));
+  }
+
+  /** create + copy + seal. */
+  put(id: ObjectId, data: Uint8Array, metadata?: Uint8Array | null): void {
+    check.bytes(data, 'data');
+    const buf = this.create(id, data.length, metadata);
+    try {
+      buf.set(data);
+    } catch (err) {
+      this.abort(id);
+      throw err;
+    }
+    this.seal(id);
+  }
+
+  /** The sealed object, or null if it is not sealed by the timeout (0 polls; -1 forever, blocking). */
+  get(id: ObjectId, options?: GetOptions): StoredObject | null {
+    const idb = idBytes(id);
+    const o = check.options<GetOptions>(options, ['timeoutMs'], 'get options');
+    return this.#wrap(id, this.#native.get(idb, check.timeout(o.timeoutMs, 0)));
+  }
+
+  /** Waits for the object without blocking the event loop; null at the timeout (default -1: forever). */
+  getAsync(id: ObjectId, options?: WaitOptions): Promise<StoredObject | null> {
+    const idb = idBytes(id);
+    const o = check.options<WaitOptions>(options, ['timeoutMs', 'signal'], 'getAsync options');
+    const opts = { timeoutMs: check.timeout(o.timeoutMs, -1), signal: check.signal(o.signal) };
+    const poll = () => this.#wrap(id, this.#native.get(idb, 0)) ?? undefined;
+    return this.#watcher.until<StoredObject | null>(poll, opts, () => null);
+  }
+
+  /**
+   * Plasma's Wait: resolves with the ids that are sealed, as soon as `numReturns` of them are
+   * (default: all), or at the timeout with those that are by then (default -1: forever).
+   */
+  wait(ids: readonly ObjectId[], options?: WaitOptions & { numReturns?: number }): Promise<ObjectId[]> {
+    if (!Array.isArray(ids)) throw invalidArgument(`ids must be an array of ObjectId, got ${describe(ids)}`);
+    const list = ids.map((id) => ({ id, bytes: idBytes(id) }));
+    const o = check.options<WaitOptions & { numReturns: number }>(options, ['timeoutMs', 'signal', 'numReturns'], 'wait options');
+    const numReturns = check.intInRange(o.numReturns ?? list.length, 0, list.length, 'numReturns');
+    const ready = () => list.filter((x) => this.#native.contains(x.bytes)).map((x) => x.id);
+    const poll = () => {
+      const r = ready();
+      return r.length >= numReturns ? r : undefined;
+    };
+    return this.#watcher.until(poll, { timeoutMs: check.timeout(o.timeoutMs, -1), signal: check.signal(o.signal) }, ready);
+  }
+
+  /**
+   * Seal and delete events from now on (Plasma's Subscribe). A reader that falls more than the
+   * ring's capacity behind gets one { type: 'missed', count } and goes on.
+   */
+  async *notifications(options?: { signal?: AbortSignal }): AsyncGenerator<StoreEvent, void, undefined> {
+    const o = check.options<{ signal: AbortSignal }>(options, ['signal'], 'notifications options');
+    const signal = check.signal(o.signal);
+    let next = this.#native.notifyHead();
+    for (;;) {
+      const batch = await this.#watcher.until(
+        () => {
+          const r = this.#native.readEvents(next, 1024);
+          return r.events.length > 0 || r.missed > 0 ? r : undefined;
+        },
+        { timeoutMs: -1, signal },
+        () => ({ events: [], missed: 0 }),
+      );
+      if (batch.missed > 0) {
+        next += batch.missed;
+        yield { type: 'missed', count: batch.missed };
+      }
+      for (const ev of batch.events) {
+        next = ev.seq + 1;
+        yield { type: ev.type, id: ObjectId.fromBytes(ev.id) };
+      }
+    }
+  }
+
+  /** Evicts sealed, unreferenced objects (LRU first) until `bytes` are freed; returns bytes freed. */
+  evict(bytes: number): number {
+    return this.#native.evict(check.size(bytes, 'bytes'));
+  }
+
+  /** Drops every reference this process holds on id and detaches their views. */
+  release(id: ObjectId): void {
+    this.#native.releaseId(idBytes(id));
+  }
+
+  /** True when id is sealed (an unsealed object is not contained, as in Plasma). */
+  contains(id: ObjectId): boolean {
+    return this.#native.contains(idBytes(id));
+  }
+
+  /**
+   * Deletes a sealed object: it disappears at once, and its memory is freed when the last
+   * holder releases it. Returns true if it was freed now.
+   */
+  delete(id: ObjectId): boolean {
+    return this.#native.delete(idBytes(id));
+  }
+
+  list(): ObjectInfo[] {
+    return this.#native.list().map((o) => ({
+      id: ObjectId.fromBytes(o.id),
+      size: o.size,
+      metadataSize: o.metadataSize,
+      state: o.state,
+      holders: o.holders,
+    }));
+  }
+
+  /** Usage and counters; also reclaims the slots of dead clients. */
+  stats(): StoreStats {
+    return this.#native.stats();
+  }
+
+  clients(): ClientInfo[] {
+    return this.#native.clients().map((c) => ({ ...c, attachedAt: new Date(c.attachedAt) }));
+  }
+
+  /**
+   * Per-client cursors: small named counters that vanish when their client dies or closes
+   * (streams keep producer heads and subscriber positions in them).
+   */
+  setCursor(name: string, value: number): void {
+    this.#native.setCursor(check.name(name, 'cursor name'), check.size(value, 'cursor value'));
+  }
+
+  clearCursor(name: string): void {
+    this.#native.clearCursor(check.name(name, 'cursor name'));
+  }
+
+  /** The values of cursor `name` of every attached client. */
+  cursorValues(name: string): number[] {
+    return this.#native.cursorValues(check.name(name, 'cursor name'));
+  }
+
+  /**
+   * Resolves with poll()'s first non-undefined value, polling again on every change of the
+   * store (seal, delete, release, cursor); onTimeout() gives the value at the timeout.
+   */
+  waitFor<T>(poll: () => T | undefined, options: WaitOptions, onTimeout: () => T): Promise<T> {
+    return this.#watcher.until(poll, { timeoutMs: check.timeout(options.timeoutMs, -1), signal: check.signal(options.signal) }, onTimeout);
+  }
+
+  /** Detaches: every view this process holds goes, pending waits reject with ERR_STORE_CLOSED. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.close();
+    this.#watcher.cancelAll(new StoreError('ERR_STORE_CLOSED', `store '${this.name}' was closed`));
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @internal */
+  releaseToken(entry: number, generation: number): void {
+    this.#native.release(entry, generation);
+  }
+
+  /** @internal Test hook (SHMSTORE_TEST_HOOKS=1): parks inside the store lock until killed. */
+  parkInLockForTest(): never {
+    return this.#native.parkInLockForTest();
+  }
+
+  #wrap(id: ObjectId, whole: Buffer | null): StoredObject | null {
+    if (whole === null) return null;
+    const out = this.#out;
+    return new StoredObject(this, id, whole, out[0], out[2], out[3]);
+  }
+}
