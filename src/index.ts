@@ -13,3 +13,6 @@ export type { WaitOptions } from './change-watcher.js';
 export { ObjectId } from './object-id.js';
 export { StoreError, STORE_ERROR_CODES } from './errors.js';
 export type { StoreErrorCode } from './errors.js';
+export * from './stream/index.js';
+export * from './arrow/index.js';
+export * from './ml/index.js';

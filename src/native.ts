@@ -64,7 +64,7 @@ export interface NativeStore {
   list(): NativeObjectInfo[];
   clients(): NativeClientInfo[];
   stats(): NativeStats;
-  setCursor(name: string, value: number): void;
+  setCursor(name: string, value: number, notify?: boolean): void;
   clearCursor(name: string): void;
   cursorValues(name: string): number[];
   notifyHead(): number;

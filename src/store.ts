@@ -228,7 +228,7 @@ export class ObjectStore implements Disposable {
   }
 
   /** Waits for the object without blocking the event loop; null at the timeout (default -1: forever). */
-  getAsync(id: ObjectId, options?: WaitOptions): Promise<StoredObject | null> {
+  async getAsync(id: ObjectId, options?: WaitOptions): Promise<StoredObject | null> {
     const idb = idBytes(id);
     const o = check.options<WaitOptions>(options, ['timeoutMs', 'signal'], 'getAsync options');
     const opts = { timeoutMs: check.timeout(o.timeoutMs, -1), signal: check.signal(o.signal) };
@@ -240,9 +240,10 @@ export class ObjectStore implements Disposable {
    * Plasma's Wait: resolves with the ids that are sealed, as soon as `numReturns` of them are
    * (default: all), or at the timeout with those that are by then (default -1: forever).
    */
-  wait(ids: readonly ObjectId[], options?: WaitOptions & { numReturns?: number }): Promise<ObjectId[]> {
+  async wait(ids: readonly ObjectId[], options?: WaitOptions & { numReturns?: number }): Promise<ObjectId[]> {
     if (!Array.isArray(ids)) throw invalidArgument(`ids must be an array of ObjectId, got ${describe(ids)}`);
-    const list = ids.map((id) => ({ id, bytes: idBytes(id) }));
+    // Array.from, not map: a hole in a sparse array is an invalid id, not a skipped one.
+    const list = Array.from(ids, (id: ObjectId) => ({ id, bytes: idBytes(id) }));
     const o = check.options<WaitOptions & { numReturns: number }>(options, ['timeoutMs', 'signal', 'numReturns'], 'wait options');
     const numReturns = check.intInRange(o.numReturns ?? list.length, 0, list.length, 'numReturns');
     const ready = () => list.filter((x) => this.#native.contains(x.bytes)).map((x) => x.id);
@@ -325,10 +326,12 @@ export class ObjectStore implements Disposable {
 
   /**
    * Per-client cursors: small named counters that vanish when their client dies or closes
-   * (streams keep producer heads and subscriber positions in them).
+   * (streams keep producer heads and subscriber positions in them). Storing wakes waiters
+   * unless `notify` is false.
    */
-  setCursor(name: string, value: number): void {
-    this.#native.setCursor(check.name(name, 'cursor name'), check.size(value, 'cursor value'));
+  setCursor(name: string, value: number, options?: { notify?: boolean }): void {
+    const notify = check.options<{ notify: boolean }>(options, ['notify'], 'setCursor options').notify ?? true;
+    this.#native.setCursor(check.name(name, 'cursor name'), check.size(value, 'cursor value'), notify !== false);
   }
 
   clearCursor(name: string): void {
@@ -344,8 +347,11 @@ export class ObjectStore implements Disposable {
    * Resolves with poll()'s first non-undefined value, polling again on every change of the
    * store (seal, delete, release, cursor); onTimeout() gives the value at the timeout.
    */
-  waitFor<T>(poll: () => T | undefined, options: WaitOptions, onTimeout: () => T): Promise<T> {
-    return this.#watcher.until(poll, { timeoutMs: check.timeout(options.timeoutMs, -1), signal: check.signal(options.signal) }, onTimeout);
+  async waitFor<T>(poll: () => T | undefined, options: WaitOptions, onTimeout: () => T): Promise<T> {
+    if (typeof poll !== 'function') throw invalidArgument(`poll must be a function, got ${describe(poll)}`);
+    if (typeof onTimeout !== 'function') throw invalidArgument(`onTimeout must be a function, got ${describe(onTimeout)}`);
+    const o = check.options<WaitOptions>(options, ['timeoutMs', 'signal'], 'waitFor options');
+    return this.#watcher.until(poll, { timeoutMs: check.timeout(o.timeoutMs, -1), signal: check.signal(o.signal) }, onTimeout);
   }
 
   /** Detaches: every view this process holds goes, pending waits reject with ERR_STORE_CLOSED. */

@@ -390,7 +390,8 @@ Napi::Value StoreWrap::JS_setCursor(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     uint64_t value;
     if (!info[0].IsString() || !read_count(info[1], value)) { throw_invalid(env, "setCursor(name, value): bad arguments"); return env.Undefined(); }
-    store(env).set_cursor(cursor_key(info[0].As<Napi::String>()), value);
+    const bool notify = !info[2].IsBoolean() || info[2].As<Napi::Boolean>().Value();
+    store(env).set_cursor(cursor_key(info[0].As<Napi::String>()), value, notify);
     return env.Undefined();
   });
 }

@@ -45,7 +45,10 @@ ObjectView Store::view_of(uint32_t i) const {
 
 ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
                                 std::span<const uint8_t> metadata) {
-  if (data_size > capacity_ || metadata.size() > capacity_ - data_size)
+  // Allocations are whole 64-byte blocks: one larger than the capacity rounded down can never
+  // fit, and must not be waited for (or evicted for).
+  if (data_size > capacity_ || metadata.size() > capacity_ - data_size ||
+      round_up(std::max<uint64_t>(data_size + metadata.size(), 1), kAlign) > capacity_ / kAlign * kAlign)
     fail(Errc::InvalidArgument, "object of " + std::to_string(data_size + metadata.size()) +
                                     " bytes can never fit in a store of " +
                                     std::to_string(capacity_) + " bytes");
@@ -54,6 +57,9 @@ ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
   {
     Locked lock(*this);
     if (find_locked(id) >= 0) fail(Errc::ObjectExists, "object " + hex(id) + " already exists");
+    // entry_free_count lives in shared memory: never index with it unchecked.
+    if (hdr_->entry_free_count > max_objects_)
+      fail(Errc::BadSegment, "bad segment: free-entry count out of range");
     bool reclaimed = false;
     std::optional<uint64_t> offset;
     // Room: free space first, then space of dead clients, then (lru) the least recently used.
@@ -310,13 +316,13 @@ StoreStats Store::stats() {
 
 // Cursor cells: the owner stores values with release; readers load key then value with acquire,
 // so a reader that sees a key also sees the value stored before it was published.
-void Store::set_cursor(uint64_t key, uint64_t value) {
+void Store::set_cursor(uint64_t key, uint64_t value, bool notify) {
   if (key == 0) fail(Errc::InvalidArgument, "cursor key 0 is reserved");
   ClientSlot& c = clients_[slot_];
   for (uint32_t k = 0; k < kCursorsPerClient; ++k) {
     if (std::atomic_ref<uint64_t>(c.cursor_keys[k]).load(std::memory_order_relaxed) == key) {
       std::atomic_ref<uint64_t>(c.cursor_values[k]).store(value, std::memory_order_release);
-      publish_change();
+      if (notify) publish_change();
       return;
     }
   }

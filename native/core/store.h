@@ -106,8 +106,9 @@ class Store {
   StoreStats stats();
 
   // Per-client cursors: small named counters that die with their client (streams keep
-  // subscriber positions and producer heads here). key 0 is reserved.
-  void set_cursor(uint64_t key, uint64_t value);
+  // subscriber positions and producer heads here). key 0 is reserved. notify=false skips the
+  // change_seq bump for a value nobody waits on (a stream head moves right after a seal).
+  void set_cursor(uint64_t key, uint64_t value, bool notify = true);
   void clear_cursor(uint64_t key);
   std::vector<uint64_t> cursor_values(uint64_t key);
 

@@ -1,0 +1,204 @@
+// Subscriber: reads a stream in order, every message once, as a zero-copy view. Messages the
+// store evicted before we got to them are reported exactly (lostBefore), never waited for.
+import type { Table } from 'apache-arrow';
+import { TableDecoder } from '../arrow/index.js';
+import { StoreError } from '../errors.js';
+import type { ObjectId } from '../object-id.js';
+import type { ObjectStore, StoredObject } from '../store.js';
+import * as check from '../validate.js';
+import { Content, MessageKind, cursorNames, decodeMeta, streamIds } from './protocol.js';
+
+export interface SubscriberOptions {
+  /** First seq to read (default 0). */
+  fromSeq?: number;
+  /** ERR_TIMEOUT when no message arrives for this long; -1 (default) waits forever. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A run of consecutive seqs the subscriber never saw: [from, to). */
+export interface LostRange {
+  from: number;
+  to: number;
+}
+
+/** One message; its data is valid until release() or the subscriber's next message. */
+export class StreamMessage implements Disposable {
+  readonly seq: number;
+  /** Seqs evicted between the previous message and this one. */
+  readonly lostBefore: LostRange | null;
+  readonly #obj: StoredObject;
+  readonly #content: Content;
+  readonly #decoder: TableDecoder;
+
+  /** @internal */
+  constructor(seq: number, obj: StoredObject, content: Content, lostBefore: LostRange | null, decoder: TableDecoder) {
+    this.seq = seq;
+    this.#obj = obj;
+    this.#content = content;
+    this.lostBefore = lostBefore;
+    this.#decoder = decoder;
+  }
+
+  get data(): Buffer {
+    return this.#obj.data;
+  }
+
+  /** True when the publisher sent an Arrow table or record batch. */
+  get isArrow(): boolean {
+    return this.#content === Content.Arrow;
+  }
+
+  /** The Arrow table, its columns views of shared memory (no copy; schema parsed once per stream). */
+  table(): Table {
+    return this.#decoder.decode(this.#obj.data);
+  }
+
+  release(): void {
+    this.#obj.release();
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+// How many messages a lossless subscriber reads between cursor stores (each store may wake
+// the producer); it also stores before it waits.
+const CURSOR_EVERY = 32;
+
+export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<StreamMessage>, Disposable {
+  readonly stream: string;
+  readonly #store: ObjectStore;
+  readonly #id: (seq: number) => ObjectId;
+  readonly #cursors: ReturnType<typeof cursorNames>;
+  readonly #timeoutMs: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #decoder = new TableDecoder();
+  readonly #lost: LostRange[] = [];
+  #next: number;
+  #current: StreamMessage | null = null;
+  #lossless = false;
+  #storedCursor: number;
+  #done = false;
+  #lostCount = 0;
+  #received = 0;
+
+  constructor(store: ObjectStore, stream: string, options?: SubscriberOptions) {
+    const o = check.options<SubscriberOptions>(options, ['fromSeq', 'timeoutMs', 'signal'], 'Subscriber options');
+    this.#store = store;
+    this.stream = check.name(stream, 'stream name');
+    this.#id = streamIds(stream);
+    this.#cursors = cursorNames(stream);
+    this.#next = o.fromSeq === undefined ? 0 : check.size(o.fromSeq, 'fromSeq');
+    this.#timeoutMs = check.timeout(o.timeoutMs, -1);
+    this.#signal = check.signal(o.signal);
+    // Registering holds back a lossless producer from the first message on.
+    this.#storedCursor = this.#next;
+    store.setCursor(this.#cursors.sub, this.#next);
+  }
+
+  /** The seq the next message will have at the earliest. */
+  get nextSeq(): number {
+    return this.#next;
+  }
+
+  get received(): number {
+    return this.#received;
+  }
+
+  get lostCount(): number {
+    return this.#lostCount;
+  }
+
+  /** Every run of seqs lost so far. */
+  get lost(): readonly LostRange[] {
+    return this.#lost;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<StreamMessage> {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<StreamMessage>> {
+    this.#current?.release();
+    this.#current = null;
+    if (this.#done) return { done: true, value: undefined };
+    let msg = this.#poll();
+    if (msg === undefined) {
+      this.#storeCursor();
+      msg = await this.#store.waitFor(() => this.#poll(), { timeoutMs: this.#timeoutMs, signal: this.#signal }, () => {
+        throw new StoreError('ERR_TIMEOUT', `no message on '${this.stream}' at seq ${this.#next} for ${this.#timeoutMs} ms`);
+      });
+    }
+    if (msg === null) {
+      this.close();
+      return { done: true, value: undefined };
+    }
+    this.#current = msg;
+    return { done: false, value: msg };
+  }
+
+  async return(): Promise<IteratorResult<StreamMessage>> {
+    this.close();
+    return { done: true, value: undefined };
+  }
+
+  /** Releases the current message and leaves the stream (a lossless producer stops waiting for us). */
+  close(): void {
+    this.#current?.release();
+    this.#current = null;
+    if (this.#done) return;
+    this.#done = true;
+    if (!this.#store.closed) this.#store.clearCursor(this.#cursors.sub);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** The next message; null at the end of the stream; undefined while it is not there yet. */
+  #poll(): StreamMessage | null | undefined {
+    let lostFrom = -1; // first seq lost since the previous message, if any
+    for (;;) {
+      const seq = this.#next;
+      const obj = this.#store.get(this.#id(seq));
+      if (obj !== null) {
+        const meta = decodeMeta(obj.metadata);
+        if (meta === null) {
+          obj.release();
+          throw new StoreError('ERR_BAD_SEGMENT', `object at seq ${seq} of '${this.stream}' is not a stream message`);
+        }
+        if (meta.kind === MessageKind.End) {
+          obj.release();
+          return null;
+        }
+        this.#lossless = meta.lossless;
+        this.#next = seq + 1;
+        this.#received += 1;
+        if (this.#lossless && this.#next - this.#storedCursor >= CURSOR_EVERY) this.#storeCursor(seq);
+        const lostBefore = lostFrom < 0 ? null : { from: lostFrom, to: seq };
+        return new StreamMessage(seq, obj, meta.content, lostBefore, this.#decoder);
+      }
+      // Missing. Past the end marker's seq the stream is over (even if the marker was evicted);
+      // below the producer's head the message was sealed, so it was evicted: report it.
+      const endSeq = Math.max(0, ...this.#store.cursorValues(this.#cursors.end)) - 1;
+      if (endSeq >= 0 && seq >= endSeq) return null;
+      const head = Math.max(0, ...this.#store.cursorValues(this.#cursors.head));
+      if (seq >= head) return undefined;
+      let to = seq + 1;
+      while (to < head && !this.#store.contains(this.#id(to))) to++;
+      this.#lost.push({ from: seq, to });
+      this.#lostCount += to - seq;
+      if (lostFrom < 0) lostFrom = seq;
+      this.#next = to;
+    }
+  }
+
+  /** Lossless: tell the producer everything below `upTo` may go (default: all we passed). */
+  #storeCursor(upTo = this.#next): void {
+    if (!this.#lossless || upTo === this.#storedCursor) return;
+    this.#storedCursor = upTo;
+    this.#store.setCursor(this.#cursors.sub, upTo);
+  }
+}
