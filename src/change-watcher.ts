@@ -11,6 +11,14 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
+export interface PollOptions extends WaitOptions {
+  /**
+   * Also poll this often (ms). For conditions that can change without a store change: a
+   * process that dies bumps nothing, and only a poll (which reclaims it) notices.
+   */
+  pollEveryMs?: number;
+}
+
 export class ChangeWatcher {
   /** check() polls and returns true once the wait is over; cancel() rejects it. */
   private readonly pending = new Map<() => boolean, (err: StoreError) => void>();
@@ -22,8 +30,8 @@ export class ChangeWatcher {
    * Resolves with poll()'s value once it is not undefined; with onTimeout() at the timeout;
    * rejects with ERR_ABORTED when the signal aborts.
    */
-  until<T>(poll: () => T | undefined, opts: WaitOptions, onTimeout: () => T): Promise<T> {
-    const { timeoutMs = -1, signal } = opts;
+  until<T>(poll: () => T | undefined, opts: PollOptions, onTimeout: () => T): Promise<T> {
+    const { timeoutMs = -1, signal, pollEveryMs } = opts;
     if (signal?.aborted) return Promise.reject(aborted(signal));
     const seen = this.native.changeSeq(); // before polling: a change after it wakes us
     const first = poll();
@@ -32,9 +40,11 @@ export class ChangeWatcher {
 
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
+      let ticker: NodeJS.Timeout | undefined;
       const finish = () => {
         this.remove(check);
         if (timer !== undefined) clearTimeout(timer);
+        if (ticker !== undefined) clearInterval(ticker);
         signal?.removeEventListener('abort', onAbort);
       };
       const check = (): boolean => {
@@ -56,15 +66,23 @@ export class ChangeWatcher {
         reject(aborted(signal));
       };
       if (timeoutMs > 0) {
-        timer = setTimeout(() => {
+        const expire = () => {
           finish();
           try {
             resolve(onTimeout());
           } catch (err) {
             reject(err);
           }
-        }, timeoutMs);
+        };
+        // setTimeout fires after 1 ms for delays past 2^31-1 ms: re-arm until the deadline.
+        const deadline = performance.now() + timeoutMs;
+        const arm = () => {
+          const left = deadline - performance.now();
+          timer = left > MAX_TIMER_MS ? setTimeout(arm, MAX_TIMER_MS) : setTimeout(expire, Math.max(0, left));
+        };
+        arm();
       }
+      if (pollEveryMs !== undefined && pollEveryMs > 0) ticker = setInterval(check, pollEveryMs);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.add(check, seen, (err) => {
         finish();
@@ -101,6 +119,8 @@ export class ChangeWatcher {
     for (const check of [...this.pending.keys()]) check();
   }
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function aborted(signal: AbortSignal | undefined): StoreError {
   return new StoreError('ERR_ABORTED', 'the wait was aborted', { cause: signal?.reason });

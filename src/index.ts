@@ -9,7 +9,7 @@ export type {
   StoreEvent,
   StoreStats,
 } from './store.js';
-export type { WaitOptions } from './change-watcher.js';
+export type { PollOptions, WaitOptions } from './change-watcher.js';
 export { ObjectId } from './object-id.js';
 export { StoreError, STORE_ERROR_CODES } from './errors.js';
 export type { StoreErrorCode } from './errors.js';

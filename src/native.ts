@@ -52,7 +52,7 @@ export interface NativeEvent {
 export interface NativeStore {
   close(): void;
   create(id: Uint8Array, size: number, metadata: Uint8Array | null, timeoutMs: number): Buffer;
-  seal(id: Uint8Array): void;
+  seal(id: Uint8Array, keepReference?: boolean): void;
   abort(id: Uint8Array): void;
   /** Fills `out` with [dataSize, metadataSize, entry, generation] when it returns a Buffer. */
   get(id: Uint8Array, timeoutMs: number): Buffer | null;

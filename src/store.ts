@@ -1,5 +1,5 @@
 // ObjectStore: the public wrapper of one store handle (one client slot of one segment).
-import { ChangeWatcher, type WaitOptions } from './change-watcher.js';
+import { ChangeWatcher, type PollOptions, type WaitOptions } from './change-watcher.js';
 import { StoreError, invalidArgument } from './errors.js';
 import { addon, type NativeStore } from './native.js';
 import { ObjectId, describe, idBytes } from './object-id.js';
@@ -199,8 +199,13 @@ export class ObjectStore implements Disposable {
     );
   }
 
-  seal(id: ObjectId): void {
-    this.#native.seal(idBytes(id));
+  /**
+   * Makes the object immutable and visible. With `keepReference` this process goes on holding
+   * it (it cannot be evicted or freed) until `release(id)`.
+   */
+  seal(id: ObjectId, options?: { keepReference?: boolean }): void {
+    const o = check.options<{ keepReference: boolean }>(options, ['keepReference'], 'seal options');
+    this.#native.seal(idBytes(id), o.keepReference === true);
   }
 
   abort(id: ObjectId): void {
@@ -345,13 +350,15 @@ export class ObjectStore implements Disposable {
 
   /**
    * Resolves with poll()'s first non-undefined value, polling again on every change of the
-   * store (seal, delete, release, cursor); onTimeout() gives the value at the timeout.
+   * store (seal, delete, release, cursor) and every `pollEveryMs`; onTimeout() gives the value
+   * at the timeout.
    */
-  async waitFor<T>(poll: () => T | undefined, options: WaitOptions, onTimeout: () => T): Promise<T> {
+  async waitFor<T>(poll: () => T | undefined, options: PollOptions, onTimeout: () => T): Promise<T> {
     if (typeof poll !== 'function') throw invalidArgument(`poll must be a function, got ${describe(poll)}`);
     if (typeof onTimeout !== 'function') throw invalidArgument(`onTimeout must be a function, got ${describe(onTimeout)}`);
-    const o = check.options<WaitOptions>(options, ['timeoutMs', 'signal'], 'waitFor options');
-    return this.#watcher.until(poll, { timeoutMs: check.timeout(o.timeoutMs, -1), signal: check.signal(o.signal) }, onTimeout);
+    const o = check.options<PollOptions>(options, ['timeoutMs', 'signal', 'pollEveryMs'], 'waitFor options');
+    const pollEveryMs = o.pollEveryMs === undefined ? undefined : check.size(o.pollEveryMs, 'pollEveryMs');
+    return this.#watcher.until(poll, { timeoutMs: check.timeout(o.timeoutMs, -1), signal: check.signal(o.signal), pollEveryMs }, onTimeout);
   }
 
   /** Detaches: every view this process holds goes, pending waits reject with ERR_STORE_CLOSED. */

@@ -15,7 +15,7 @@ void on_view_collected(Napi::Env /*env*/, uint8_t* /*data*/, ViewRecord* r) {
     } else if (auto it = s.held.find(r->key); it != s.held.end()) {
       auto& v = it->second.views;
       v.erase(std::remove(v.begin(), v.end(), r), v.end());
-      if (v.empty()) {
+      if (v.empty() && !it->second.pinned) {
         // The last view of the object is gone without release(): release on its behalf.
         const uint32_t entry = static_cast<uint32_t>((r->key - 1) >> 32);
         const uint32_t generation = static_cast<uint32_t>(r->key - 1);

@@ -29,6 +29,7 @@ struct ViewRecord {
 struct Held {
   ObjectId id{};
   std::vector<ViewRecord*> views;
+  bool pinned = false;  // sealed with keepReference: only an explicit release drops it
 };
 
 struct IdHash {

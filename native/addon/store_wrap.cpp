@@ -192,16 +192,27 @@ Napi::Value StoreWrap::JS_create(const Napi::CallbackInfo& info) {
   });
 }
 
+// seal(id, keepReference): with keepReference this client goes on holding the sealed object
+// (it cannot be evicted) until release(id); the token lands in out[2..3].
 Napi::Value StoreWrap::JS_seal(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     ObjectId id;
     if (!read_id(info[0], id)) { throw_invalid(env, "seal(id): id must be 20 bytes"); return env.Undefined(); }
-    store(env).seal(id);
+    const bool keep = info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+    const ObjectView v = store(env).seal(id, keep);
     // Sealed means immutable: the creator's writable view goes.
     if (auto it = session_->creating.find(id); it != session_->creating.end()) {
       detach_view(it->second);
       session_->creating.erase(it);
+    }
+    if (keep) {
+      Held& held = session_->held[Session::held_key(v.entry, v.generation)];  // a hold, no view yet
+      held.id = id;
+      held.pinned = true;
+      double* out = out_.Value().Data();
+      out[2] = v.entry;
+      out[3] = v.generation;
     }
     return env.Undefined();
   });
@@ -241,7 +252,7 @@ Napi::Value StoreWrap::JS_get(const Napi::CallbackInfo& info) {
                                           key, false, id, &r);
     Held& held = session_->held[key];
     if (r == nullptr) {
-      if (held.views.empty()) {
+      if (held.views.empty() && !held.pinned) {
         session_->held.erase(key);
         s.release(v->entry, v->generation);
       }

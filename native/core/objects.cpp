@@ -115,7 +115,8 @@ ObjectView Store::create_object_wait(const ObjectId& id, uint64_t data_size,
   }
 }
 
-void Store::seal(const ObjectId& id) {
+ObjectView Store::seal(const ObjectId& id, bool keep_reference) {
+  ObjectView view;
   {
     Locked lock(*this);
     const int64_t i = find_locked(id);
@@ -123,13 +124,16 @@ void Store::seal(const ObjectId& id) {
     ObjectEntry& e = objects_[i];
     if (state_of(e) == ObjectState::Sealed) fail(Errc::ObjectAlreadySealed, "object " + hex(id) + " is already sealed");
     if (e.creator_slot != slot_) fail(Errc::NotCreator, "object " + hex(id) + " was created by another client");
+    view = view_of(static_cast<uint32_t>(i));
     e.state = static_cast<uint32_t>(ObjectState::Sealed);
+    if (keep_reference) e.holders[slot_ / 64] |= slot_bit(slot_);
     e.lru_tick = ++hdr_->lru_clock;
     hdr_->sealed += 1;
     hdr_->seals += 1;
     emit_locked(EventType::Sealed, id);
   }
   publish_change();
+  return view;
 }
 
 void Store::abort(const ObjectId& id) {

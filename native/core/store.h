@@ -90,7 +90,9 @@ class Store {
   // room (eviction 'none', or everything pinned).
   ObjectView create_object_wait(const ObjectId& id, uint64_t data_size,
                                 std::span<const uint8_t> metadata, int64_t timeout_ns);
-  void seal(const ObjectId& id);
+  // keep_reference: the creator goes on holding the object (it cannot be evicted) until it
+  // releases it; the returned view names it for release().
+  ObjectView seal(const ObjectId& id, bool keep_reference = false);
   void abort(const ObjectId& id);
   std::optional<ObjectView> get(const ObjectId& id);
   // Waits up to timeout_ns (-1: forever) for id to be sealed; nullopt on timeout.

@@ -1,8 +1,8 @@
 // How a stream lives in a store (docs/FORMAT.md, "Streams"): message `seq` of stream `s` is
-// the object ObjectId.forStream(s, seq); its 4 metadata bytes say what it is; the end marker is
-// the message at seq == count. Cursors (per-client counters that die with their client):
+// the object ObjectId.forStream(s, seq); its 4 metadata bytes say what it is. The end marker
+// is the object at END_SEQ, its data the message count (f64), so it outlives the producer.
+// Cursors (per-client counters that die with their client):
 //   <prefix>.head  the publisher's next seq (every seq below it was sealed)
-//   <prefix>.end   count + 1 once end() was called
 //   <prefix>.sub   each subscriber's next seq (lossless: everything below may be deleted)
 import { ObjectId } from '../object-id.js';
 
@@ -36,9 +36,12 @@ export function decodeMeta(meta: Uint8Array): MessageMeta | null {
   return { kind: meta[1] as MessageKind, content: meta[2] as Content, lossless: meta[3] === 1 };
 }
 
+/** The end marker's seq: never a message's. */
+export const END_SEQ = Number.MAX_SAFE_INTEGER;
+
 export function cursorNames(stream: string) {
   const prefix = `shmstore.stream.${stream}`;
-  return { head: `${prefix}.head`, end: `${prefix}.end`, sub: `${prefix}.sub` };
+  return { head: `${prefix}.head`, sub: `${prefix}.sub` };
 }
 
 /** Ids of consecutive seqs, without re-hashing the stream name each time. */

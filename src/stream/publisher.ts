@@ -1,13 +1,14 @@
 // Publisher: one producer of a stream. Messages are immutable store objects under consecutive
-// ids; the producer never waits on consumers in 'evict' retention, and in 'lossless' it
-// deletes what every live subscriber has passed and waits (up to timeoutMs) when full.
+// ids; the producer never waits on consumers in 'evict' retention. In 'lossless' it keeps a
+// reference to every message (so nothing can evict it) until every live subscriber has passed
+// it, then releases and deletes it, and waits (up to timeoutMs) while the store is full.
 import type { RecordBatch, Table } from 'apache-arrow';
 import { encodeTable, type EncodedTable } from '../arrow/index.js';
 import { StoreError, invalidArgument } from '../errors.js';
 import type { ObjectId } from '../object-id.js';
 import type { ObjectStore } from '../store.js';
 import * as check from '../validate.js';
-import { Content, MessageKind, cursorNames, encodeMeta, streamIds, type Retention } from './protocol.js';
+import { Content, END_SEQ, MessageKind, cursorNames, encodeMeta, streamIds, type Retention } from './protocol.js';
 
 export interface PublisherOptions {
   /** 'evict' (default): never wait, the store evicts old messages. 'lossless': see above. */
@@ -31,6 +32,7 @@ export class Publisher {
   #next: number;
   #deletedUpTo: number;
   #ended = false;
+  readonly #sealOptions: { keepReference: boolean };
 
   constructor(store: ObjectStore, stream: string, options?: PublisherOptions) {
     const o = check.options<PublisherOptions>(options, ['retention', 'timeoutMs', 'startSeq'], 'Publisher options');
@@ -50,6 +52,7 @@ export class Publisher {
       bytes: encodeMeta(MessageKind.Data, Content.Bytes, retention),
       arrow: encodeMeta(MessageKind.Data, Content.Arrow, retention),
     };
+    this.#sealOptions = { keepReference: retention === 'lossless' };
     store.setCursor(this.#cursors.head, this.#next);
   }
 
@@ -82,7 +85,10 @@ export class Publisher {
    */
   async publish(payload: Payload): Promise<number> {
     const msg = this.#prepare(payload);
-    const buf = this.#tryCreate(msg) ?? (await this.#store.waitFor(() => this.#tryCreate(msg), { timeoutMs: this.#timeoutMs }, () => this.#create(msg)));
+    // Polled too: a subscriber that dies holding messages back changes nothing in the store
+    // until someone notices (a failed allocation reclaims dead clients).
+    const buf = this.#tryCreate(msg) ??
+      (await this.#store.waitFor(() => this.#tryCreate(msg), { timeoutMs: this.#timeoutMs, pollEveryMs: 50 }, () => this.#create(msg)));
     return this.#commit(buf, msg);
   }
 
@@ -92,14 +98,13 @@ export class Publisher {
     return this.#commit(this.#tryCreate(msg) ?? this.#create(msg), msg);
   }
 
-  /** Closes the stream: subscribers finish after the last message instead of waiting. */
+  /** Closes the stream: subscribers finish after the last message instead of waiting. Returns the count. */
   end(): number {
     if (this.#ended) return this.#next;
-    const seq = this.#next;
-    this.#store.put(this.#id(seq), new Uint8Array(0), encodeMeta(MessageKind.End, Content.Bytes, this.retention));
+    const count = new Float64Array([this.#next]);
+    this.#store.put(this.#id(END_SEQ), new Uint8Array(count.buffer), encodeMeta(MessageKind.End, Content.Bytes, this.retention));
     this.#ended = true;
-    this.#store.setCursor(this.#cursors.end, seq + 1);
-    return seq;
+    return this.#next;
   }
 
   #prepare(payload: Payload): { size: number; meta: Uint8Array; write: (buf: Buffer) => void } {
@@ -145,7 +150,7 @@ export class Publisher {
       this.#store.abort(id);
       throw err;
     }
-    this.#store.seal(id);
+    this.#store.seal(id, this.#sealOptions);
     this.#next = seq + 1;
     // After the seal: a subscriber that finds seq missing while head > seq knows it was lost.
     // No wake-up needed, the seal already woke everyone.
@@ -153,13 +158,15 @@ export class Publisher {
     return seq;
   }
 
-  /** lossless: delete every message that all live subscribers have passed. */
+  /** lossless: drop every message that all live subscribers have passed. */
   #deletePassed(): void {
     const cursors = this.#store.cursorValues(this.#cursors.sub);
     const passed = cursors.length === 0 ? this.#next : Math.min(this.#next, ...cursors);
     for (let seq = this.#deletedUpTo; seq < passed; seq++) {
+      const id = this.#id(seq);
+      this.#store.release(id); // our pin since publish
       try {
-        this.#store.delete(this.#id(seq));
+        this.#store.delete(id); // freed now, or by the last subscriber still reading it
       } catch (err) {
         if (!(err instanceof StoreError) || err.code !== 'ERR_OBJECT_NOT_FOUND') throw err;
       }

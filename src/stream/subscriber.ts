@@ -6,7 +6,7 @@ import { StoreError } from '../errors.js';
 import type { ObjectId } from '../object-id.js';
 import type { ObjectStore, StoredObject } from '../store.js';
 import * as check from '../validate.js';
-import { Content, MessageKind, cursorNames, decodeMeta, streamIds } from './protocol.js';
+import { Content, END_SEQ, MessageKind, cursorNames, decodeMeta, streamIds } from './protocol.js';
 
 export interface SubscriberOptions {
   /** First seq to read (default 0). */
@@ -83,6 +83,7 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
   #done = false;
   #lostCount = 0;
   #received = 0;
+  #count: number | null = null;
 
   constructor(store: ObjectStore, stream: string, options?: SubscriberOptions) {
     const o = check.options<SubscriberOptions>(options, ['fromSeq', 'timeoutMs', 'signal'], 'Subscriber options');
@@ -162,16 +163,23 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
     let lostFrom = -1; // first seq lost since the previous message, if any
     for (;;) {
       const seq = this.#next;
-      const obj = this.#store.get(this.#id(seq));
+      if (this.#count !== null && seq >= this.#count) return null;
+      let obj = this.#store.get(this.#id(seq));
+      let count: number | null = null;
+      let head = 0;
+      if (obj === null) {
+        // Missing. Read how far the producer got, then look again: a message below that mark
+        // was sealed before we looked the second time, so if it is still missing it was
+        // evicted (reading the mark first would misreport one sealed in between as lost).
+        count = this.#endCount();
+        head = Math.max(count ?? 0, ...this.#store.cursorValues(this.#cursors.head));
+        obj = this.#store.get(this.#id(seq));
+      }
       if (obj !== null) {
         const meta = decodeMeta(obj.metadata);
-        if (meta === null) {
+        if (meta === null || meta.kind !== MessageKind.Data) {
           obj.release();
           throw new StoreError('ERR_BAD_SEGMENT', `object at seq ${seq} of '${this.stream}' is not a stream message`);
-        }
-        if (meta.kind === MessageKind.End) {
-          obj.release();
-          return null;
         }
         this.#lossless = meta.lossless;
         this.#next = seq + 1;
@@ -180,12 +188,7 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
         const lostBefore = lostFrom < 0 ? null : { from: lostFrom, to: seq };
         return new StreamMessage(seq, obj, meta.content, lostBefore, this.#decoder);
       }
-      // Missing. Past the end marker's seq the stream is over (even if the marker was evicted);
-      // below the producer's head the message was sealed, so it was evicted: report it.
-      const endSeq = Math.max(0, ...this.#store.cursorValues(this.#cursors.end)) - 1;
-      if (endSeq >= 0 && seq >= endSeq) return null;
-      const head = Math.max(0, ...this.#store.cursorValues(this.#cursors.head));
-      if (seq >= head) return undefined;
+      if (seq >= head) return count === null ? undefined : null;
       let to = seq + 1;
       while (to < head && !this.#store.contains(this.#id(to))) to++;
       this.#lost.push({ from: seq, to });
@@ -193,6 +196,23 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
       if (lostFrom < 0) lostFrom = seq;
       this.#next = to;
     }
+  }
+
+  /** The stream's message count once the producer has ended it, else null. */
+  #endCount(): number | null {
+    if (this.#count !== null) return this.#count;
+    const end = this.#store.get(this.#id(END_SEQ));
+    if (end === null) return null;
+    try {
+      const meta = decodeMeta(end.metadata);
+      if (meta?.kind !== MessageKind.End || end.data.length !== 8) {
+        throw new StoreError('ERR_BAD_SEGMENT', `the end marker of '${this.stream}' is malformed`);
+      }
+      this.#count = end.data.readDoubleLE(0);
+    } finally {
+      end.release();
+    }
+    return this.#count;
   }
 
   /** Lossless: tell the producer everything below `upTo` may go (default: all we passed). */

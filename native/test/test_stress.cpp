@@ -1,0 +1,319 @@
+// Multi-threaded (and one multi-process) stress of one segment. Every worker thread has its own
+// Store handle: a handle is not thread-safe, but separate handles of one segment are exactly
+// how separate processes behave. Workers create, fill, seal, get, verify, release, remove and
+// evict objects over a small id space; an observer checks what must hold at every moment and
+// follows the notification ring; a waiter thread shares handle 0 through the calls a handle
+// allows from any thread (change_seq, wait_change, wake_local). At the end the counters,
+// list() and stats() must agree exactly.
+//
+// Bounded in time: about 2 s in all (SHMSTORE_STRESS_MS overrides the total).
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include "check.h"
+#include "test_util.h"
+
+using namespace testutil;
+using shmstore::Eviction;
+using shmstore::EventType;
+using shmstore::ObjectState;
+using shmstore::ObjectView;
+
+namespace {
+
+constexpr int kThreads = 4;
+constexpr uint64_t kIds = 32;
+constexpr uint64_t kMaxSize = 8000;
+constexpr size_t kMaxHeld = 6;
+
+int64_t now_ns() { return shmstore::futex::monotonic_ns(); }
+
+int64_t total_budget_ms() {
+  const char* e = std::getenv("SHMSTORE_STRESS_MS");
+  const long v = e != nullptr ? std::strtol(e, nullptr, 10) : 0;
+  return v > 0 ? v : 2000;
+}
+
+// Objects carry their own description in 16 bytes of metadata: the pattern seed and the data
+// size. A reader can verify any object it gets without knowing who wrote it.
+struct Meta {
+  uint64_t seed;
+  uint64_t size;
+};
+
+struct Counters {
+  std::atomic<uint64_t> creates{0}, seals{0}, aborts{0}, verified{0}, removes{0}, evicted{0},
+      full{0}, waits_ok{0}, ops{0};
+};
+
+// Verifies an object got from the store; reports through CHECK (thread-safe).
+bool verify(const ObjectView& v) {
+  if (v.metadata_size != sizeof(Meta) || v.metadata != v.data + v.data_size) {
+    ::check::report(__FILE__, __LINE__, "object with a foreign metadata layout");
+    return false;
+  }
+  Meta m;
+  std::memcpy(&m, v.metadata, sizeof m);
+  if (m.size != v.data_size) {
+    ::check::report(__FILE__, __LINE__,
+                    "metadata says " + std::to_string(m.size) + " bytes, view has " + std::to_string(v.data_size));
+    return false;
+  }
+  if (reinterpret_cast<uintptr_t>(v.data) % 64 != 0) {
+    ::check::report(__FILE__, __LINE__, "unaligned data pointer");
+    return false;
+  }
+  if (!has_pattern(v.data, v.data_size, m.seed)) {
+    ::check::report(__FILE__, __LINE__, "object bytes changed under a reader (seed " + std::to_string(m.seed) + ")");
+    return false;
+  }
+  return true;
+}
+
+bool expected_error(Errc c, bool waits) {
+  return c == Errc::ObjectExists || c == Errc::ObjectNotFound || c == Errc::ObjectNotSealed ||
+         c == Errc::StoreFull || (waits && c == Errc::Timeout);
+}
+
+// One worker: random operations on its own handle until the deadline. `waits` uses the
+// blocking variants with short timeouts (for the eviction-none store).
+void worker(Store& h, uint64_t worker_id, int64_t deadline, bool waits, Counters& n) {
+  std::mt19937_64 rng(worker_id * 0x9e3779b97f4a7c15ULL + 17);
+  struct Held {
+    ObjectView v;
+  };
+  std::vector<Held> held;
+  uint64_t serial = 0;
+  // A handle holds an object once (a bit per client, not a count): a second get of something
+  // already held hands out the same view and must not be released twice.
+  auto hold = [&](const ObjectView& v) {
+    for (const Held& x : held)
+      if (x.v.entry == v.entry && x.v.generation == v.generation) {
+        if (x.v.data != v.data) ::check::report(__FILE__, __LINE__, "second get, different memory");
+        return;
+      }
+    held.push_back({v});
+  };
+  auto release_one = [&](size_t i) {
+    verify(held[i].v);  // still intact while held, even if removed meanwhile
+    h.release(held[i].v.entry, held[i].v.generation);
+    held.erase(held.begin() + static_cast<ptrdiff_t>(i));
+  };
+  while (now_ns() < deadline) {
+    n.ops.fetch_add(1, std::memory_order_relaxed);
+    const uint64_t op = rng() % 100;
+    const ObjectId id = make_id(rng() % kIds);
+    try {
+      if (op < 30) {
+        const uint64_t size = rng() % 4 == 0 ? rng() % 64 : rng() % kMaxSize;
+        const Meta m{(worker_id << 40) | ++serial, size};
+        const auto meta = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&m), sizeof m);
+        ObjectView v = waits ? h.create_object_wait(id, size, meta, 2'000'000)
+                             : h.create_object(id, size, meta);
+        n.creates.fetch_add(1, std::memory_order_relaxed);
+        fill_pattern(v.data, size, m.seed);
+        if (rng() % 10 == 0) {
+          h.abort(id);
+          n.aborts.fetch_add(1, std::memory_order_relaxed);
+        } else {
+          h.seal(id);
+          n.seals.fetch_add(1, std::memory_order_relaxed);
+        }
+      } else if (op < 58) {
+        if (held.size() >= kMaxHeld) release_one(0);
+        if (auto v = h.get(id)) {
+          if (verify(*v)) n.verified.fetch_add(1, std::memory_order_relaxed);
+          hold(*v);
+        }
+      } else if (op < 72) {
+        if (!held.empty()) release_one(rng() % held.size());
+      } else if (op < 84) {
+        h.remove(id);
+        n.removes.fetch_add(1, std::memory_order_relaxed);
+      } else if (op < 89 && !waits) {  // eviction 'none': space comes only from removes
+        n.evicted.fetch_add(h.evict(rng() % 16384), std::memory_order_relaxed);
+      } else if (op < 94) {
+        (void)h.contains(id);
+      } else {
+        if (held.size() >= kMaxHeld) release_one(0);
+        if (auto v = h.get_wait(id, waits ? 2'000'000 : 200'000)) {
+          if (verify(*v)) n.waits_ok.fetch_add(1, std::memory_order_relaxed);
+          hold(*v);
+        }
+      }
+    } catch (const shmstore::Error& e) {
+      if (e.code() == Errc::StoreFull) n.full.fetch_add(1, std::memory_order_relaxed);
+      if (!expected_error(e.code(), waits))
+        ::check::report(__FILE__, __LINE__, std::string("worker: unexpected ") +
+                                                shmstore::code_name(e.code()) + ": " + e.what());
+    }
+  }
+  while (!held.empty()) release_one(held.size() - 1);
+}
+
+// What must hold at any moment, from one stats() snapshot.
+void check_snapshot(const shmstore::StoreStats& st) {
+  CHECK(st.used_bytes <= st.capacity);
+  CHECK(st.largest_free <= st.capacity - st.used_bytes);
+  CHECK(st.objects <= st.max_objects);
+  CHECK(st.objects + st.deleting <= st.max_objects);
+  CHECK(st.sealed <= st.objects);
+  CHECK(st.clients <= st.max_clients);
+  CHECK(st.free_extents <= st.max_objects + 1);
+  CHECK(st.used_bytes % 64 == 0);
+}
+
+// The end state: counters, list() and stats() agree exactly.
+void check_final(Store& s) {
+  const auto st = s.stats();
+  const auto list = s.list();
+  uint64_t bytes = 0;
+  uint32_t sealed = 0;
+  for (const auto& o : list) {
+    bytes += alloc_size(o.data_size, o.metadata_size);
+    CHECK(o.state == ObjectState::Sealed);  // nothing unsealed or half-deleted is left
+    CHECK_EQ(o.holders, 0u);
+    if (o.state == ObjectState::Sealed) ++sealed;
+    auto v = s.get(o.id);
+    REQUIRE(v.has_value());
+    verify(*v);
+    s.release(v->entry, v->generation);
+  }
+  CHECK_EQ(st.used_bytes, bytes);
+  CHECK_EQ(st.objects, list.size());
+  CHECK_EQ(st.sealed, sealed);
+  CHECK_EQ(st.deleting, 0u);
+  CHECK_EQ(st.clients, 1u);
+  // Every create ended as a live object, an abort, a delete or an eviction; every seal as a
+  // live sealed object, a delete or an eviction; every seal, delete and eviction is one event.
+  CHECK_EQ(st.creates, st.objects + st.aborts + st.deletes + st.evictions);
+  CHECK_EQ(st.seals, st.sealed + st.deletes + st.evictions);
+  CHECK_EQ(st.notify_head, st.seals + st.deletes + st.evictions);
+  CHECK_EQ(st.repairs, 0u);
+  CHECK_EQ(st.reclaimed_clients, 0u);
+
+  for (const auto& o : list) s.remove(o.id);
+  const auto end = s.stats();
+  CHECK_EQ(end.used_bytes, 0u);
+  CHECK_EQ(end.objects, 0u);
+  CHECK_EQ(end.free_extents, 1u);
+  CHECK_EQ(end.largest_free, end.capacity);
+}
+
+void run_stress(Eviction eviction, int64_t budget_ms, bool with_process) {
+  ShmName name(eviction == Eviction::Lru ? "stress-lru" : "stress-none");
+  // The 'none' store is small, so creates run into StoreFull and wait for removes.
+  StoreOptions o = options(eviction == Eviction::Lru ? 256 << 10 : 64 << 10, 48, 16, eviction);
+  o.notify_capacity = 64;  // small: the observer falls behind and must be told so
+  auto s = Store::create(name, o);
+  const int64_t deadline = now_ns() + budget_ms * 1'000'000;
+
+  // A separate process doing the same (forked before any thread exists).
+  Child proc;
+  if (with_process) {
+    proc = spawn([&](int out) {
+      Counters pc;
+      auto h = Store::open(name);
+      write_line(out, "ready");
+      worker(*h, 1000, deadline, eviction == Eviction::None, pc);
+      h.reset();
+      write_line(out, ::check::current_failures().load() == 0 && pc.ops > 0 ? "clean" : "failed");
+    });
+    CHECK_EQ(read_line(proc.read_fd, 20'000), "ready");
+  }
+
+  Counters n;
+  std::vector<std::unique_ptr<Store>> handles;
+  for (int t = 0; t < kThreads; ++t) handles.push_back(Store::open(name));
+
+  std::atomic<bool> stop_waiter{false};
+  std::atomic<uint64_t> wakeups{0};
+  std::thread waiter([&] {
+    Store& h = *handles[0];  // shares handle 0 with worker 0: only the thread-safe calls
+    while (!stop_waiter.load()) {
+      const uint32_t seen = h.change_seq();
+      const timespec d = shmstore::futex::deadline_after_ns(50'000'000);
+      if (h.wait_change(seen, &d, 1 | h.local_bitset())) wakeups.fetch_add(1);
+    }
+  });
+
+  std::atomic<uint64_t> observed_events{0}, missed_events{0};
+  std::thread observer([&] {
+    auto h = Store::open(name);
+    uint64_t next = 0;
+    while (now_ns() < deadline) {
+      check_snapshot(h->stats());
+      uint64_t missed = 0;
+      const auto ev = h->read_events(next, 1000, missed);
+      missed_events += missed;
+      uint64_t expect = next + missed;
+      for (const auto& e : ev) {
+        CHECK_EQ(e.seq, expect);
+        CHECK(e.type == EventType::Sealed || e.type == EventType::Deleted);
+        CHECK(e.id[19] == 0x5a);  // an id some worker used
+        ++expect;
+      }
+      observed_events += ev.size();
+      next = expect;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+
+  std::vector<std::thread> workers;
+  for (int t = 0; t < kThreads; ++t)
+    workers.emplace_back([&, t] {
+      try {
+        worker(*handles[t], static_cast<uint64_t>(t) + 1, deadline, eviction == Eviction::None, n);
+      } catch (const std::exception& e) {
+        ::check::report(__FILE__, __LINE__, std::string("worker threw: ") + e.what());
+      }
+    });
+  for (auto& w : workers) w.join();
+  observer.join();
+  stop_waiter = true;
+  handles[0]->wake_local();
+  waiter.join();
+
+  if (with_process) {
+    CHECK_EQ(read_line(proc.read_fd, 20'000), "clean");
+    const int status = reap(proc);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+
+  // Held references are all released; handles still open: no holders, no Deleting entries.
+  for (const auto& info : s->list()) {
+    CHECK_EQ(info.holders, 0u);
+    CHECK(info.state != ObjectState::Deleting);
+  }
+  handles.clear();
+
+  std::printf("  %s: %llu ops, %llu creates, %llu verified gets, %llu waited gets, %llu removes, "
+              "%llu evicted bytes, %llu full, %llu events seen, %llu missed, %llu wakeups\n",
+              eviction == Eviction::Lru ? "lru" : "none",
+              static_cast<unsigned long long>(n.ops.load()), static_cast<unsigned long long>(n.creates.load()),
+              static_cast<unsigned long long>(n.verified.load()), static_cast<unsigned long long>(n.waits_ok.load()),
+              static_cast<unsigned long long>(n.removes.load()), static_cast<unsigned long long>(n.evicted.load()),
+              static_cast<unsigned long long>(n.full.load()), static_cast<unsigned long long>(observed_events.load()),
+              static_cast<unsigned long long>(missed_events.load()), static_cast<unsigned long long>(wakeups.load()));
+  // The run did real work (not a vacuous pass).
+  CHECK(n.creates > 0);
+  CHECK(n.seals > 0);
+  CHECK(n.verified > 0);
+  CHECK(n.removes > 0);
+  CHECK(observed_events + missed_events > 0);
+  if (eviction == Eviction::None) {
+    CHECK(n.full > 0);  // the waiting path was exercised
+    CHECK_EQ(s->stats().evictions, 0u);
+  }
+  check_final(*s);
+}
+
+}  // namespace
+
+TEST(stress_lru_threads_and_a_process) { run_stress(Eviction::Lru, total_budget_ms() * 6 / 10, true); }
+
+TEST(stress_eviction_none_with_waits) { run_stress(Eviction::None, total_budget_ms() * 4 / 10, false); }
