@@ -269,7 +269,7 @@ Napi::Value StoreWrap::JS_get(const Napi::CallbackInfo& info) {
   });
 }
 
-// release(entry, generation): drop the reference a get() returned; detaches all its views.
+// release(entry, generation): drop the reference get() returned; detaches all its views.
 Napi::Value StoreWrap::JS_release(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -281,8 +281,15 @@ Napi::Value StoreWrap::JS_release(const Napi::CallbackInfo& info) {
     }
     store(env);
     const uint64_t key = Session::held_key(static_cast<uint32_t>(entry), static_cast<uint32_t>(generation));
-    if (session_->held.count(key) == 0) return Napi::Boolean::New(env, false);
-    release_held(*session_, key);
+    auto it = session_->held.find(key);
+    if (it == session_->held.end()) return Napi::Boolean::New(env, false);
+    if (it->second.pinned) {
+      // A keepReference seal in this process holds it too: only release(id) drops that.
+      for (ViewRecord* r : it->second.views) detach_view(r);
+      it->second.views.clear();
+    } else {
+      release_held(*session_, key);
+    }
     return Napi::Boolean::New(env, true);
   });
 }

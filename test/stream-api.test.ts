@@ -1,0 +1,102 @@
+// Streams in one process: Arrow messages read in place, the end marker, fromSeq, timeouts,
+// aborts and bad arguments.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { makeTable } from 'apache-arrow';
+import { ObjectId } from '../src/object-id.js';
+import { Publisher, Subscriber } from '../src/stream/index.js';
+import { rejectsCode, tempStore, throwsCode } from './helpers/store.js';
+
+test('Arrow batches arrive as tables whose columns live in the message object', async (t) => {
+  const { store } = tempStore(t, { capacity: 4 << 20 });
+  const sub = new Subscriber(store, 'arrow');
+  const pub = new Publisher(store, 'arrow', { retention: 'lossless' });
+  for (let b = 0; b < 5; b++) {
+    const x = Float64Array.from({ length: 64 }, (_, i) => b * 64 + i);
+    await pub.publish(makeTable({ x, y: x.map((v) => 2 * v) }));
+  }
+  assert.equal(pub.end(), 5);
+  let seen = 0;
+  for await (const msg of sub) {
+    assert.equal(msg.seq, seen);
+    assert.equal(msg.isArrow, true);
+    const table = msg.table();
+    const y = table.getChild('y')!.data[0].values as Float64Array;
+    assert.equal(y.buffer, msg.data.buffer, 'y is a view of the shared object');
+    assert.ok(y.byteOffset >= msg.data.byteOffset && y.byteOffset + y.byteLength <= msg.data.byteOffset + msg.data.length);
+    assert.equal(y[63], 2 * (seen * 64 + 63));
+    seen++;
+  }
+  assert.equal(seen, 5);
+  assert.equal(sub.received, 5);
+});
+
+test('a message is released when the iteration moves on, and the stream ends at the end marker', async (t) => {
+  const { store } = tempStore(t);
+  const sub = new Subscriber(store, 's');
+  const pub = new Publisher(store, 's');
+  for (let i = 0; i < 3; i++) pub.publishSync(Buffer.from([i]));
+  pub.end();
+  const views: Buffer[] = [];
+  for await (const msg of sub) views.push(msg.data);
+  assert.deepEqual(views.map((v) => v.length), [0, 0, 0], 'every view was detached');
+  assert.equal(store.list().filter((o) => o.holders > 0).length, 0, 'no references left');
+});
+
+test('fromSeq skips earlier messages; a subscriber past the end finishes at once', async (t) => {
+  const { store } = tempStore(t);
+  const pub = new Publisher(store, 'f');
+  for (let i = 0; i < 10; i++) pub.publishSync(Buffer.from([i]));
+  pub.end();
+  const got: number[] = [];
+  for await (const msg of new Subscriber(store, 'f', { fromSeq: 7 })) got.push(msg.data[0]);
+  assert.deepEqual(got, [7, 8, 9]);
+  let none = 0;
+  for await (const _ of new Subscriber(store, 'f', { fromSeq: 50 })) none++;
+  assert.equal(none, 0);
+});
+
+test('a subscriber times out with ERR_TIMEOUT and aborts with ERR_ABORTED', async (t) => {
+  const { store } = tempStore(t);
+  const idle = new Subscriber(store, 'quiet', { timeoutMs: 50 });
+  await rejectsCode(idle.next(), 'ERR_TIMEOUT');
+  const ac = new AbortController();
+  const sub = new Subscriber(store, 'quiet', { signal: ac.signal });
+  const pending = sub.next();
+  ac.abort();
+  await rejectsCode(pending, 'ERR_ABORTED');
+});
+
+test('lossless: publishSync gives ERR_STORE_FULL when full, publish waits until the reader moves on', async (t) => {
+  // 60 data + 4 metadata bytes: each message takes exactly one 64-byte unit.
+  const { store } = tempStore(t, { capacity: 64 * 8, maxObjects: 64 });
+  const sub = new Subscriber(store, 'full');
+  const pub = new Publisher(store, 'full', { retention: 'lossless', timeoutMs: 5000 });
+  for (let i = 0; i < 8; i++) pub.publishSync(Buffer.alloc(60, i));
+  throwsCode(() => pub.publishSync(Buffer.alloc(60, 8)), 'ERR_STORE_FULL');
+  assert.equal(store.stats().evictions, 0, 'lossless messages are pinned, never evicted');
+  const waiting = pub.publish(Buffer.alloc(60, 8));
+  const got: number[] = [];
+  for (let i = 0; i < 9; i++) {
+    const r = await sub.next();
+    assert.equal(r.done, false);
+    got.push(r.value!.data[0]);
+  }
+  assert.equal(await waiting, 8);
+  assert.deepEqual(got, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.deepEqual(sub.lost, []);
+});
+
+test('bad arguments are ERR_INVALID_ARGUMENT', (t) => {
+  const { store } = tempStore(t);
+  throwsCode(() => new Publisher(store, '' as string), 'ERR_INVALID_ARGUMENT');
+  throwsCode(() => new Publisher(store, 's', { retention: 'sometimes' as 'evict' }), 'ERR_INVALID_ARGUMENT');
+  throwsCode(() => new Publisher(store, 's', { bogus: 1 } as object), 'ERR_INVALID_ARGUMENT');
+  throwsCode(() => new Subscriber(store, 's', { fromSeq: -1 }), 'ERR_INVALID_ARGUMENT');
+  throwsCode(() => new Subscriber(store, 's', { timeoutMs: Number.NaN }), 'ERR_INVALID_ARGUMENT');
+  const pub = new Publisher(store, 'p');
+  throwsCode(() => pub.publishSync('text' as unknown as Uint8Array), 'ERR_INVALID_ARGUMENT');
+  pub.end();
+  throwsCode(() => pub.publishSync(Buffer.from([1])), 'ERR_INVALID_ARGUMENT');
+  assert.equal(ObjectId.forStream('p', 3).equals(ObjectId.forStream('p', 3)), true);
+});
