@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -151,12 +152,14 @@ std::unique_ptr<Store> Store::create(std::string_view name, const StoreOptions& 
   } guard{path};
 
   if (::fchmod(fd.get(), o.mode) != 0) fail_errno("fchmod", errno);  // umask must not narrow it
+  // Fail fast on an impossible size: fallocate on tmpfs would first eat memory page by page.
   struct statvfs vfs{};
-  if (::fstatvfs(fd.get(), &vfs) == 0 &&
-      static_cast<unsigned __int128>(vfs.f_bavail) * vfs.f_frsize < l.segment_size)
-    fail(Errc::NoSpace, "not enough room in " + path_of("") + " for " +
-                            std::to_string(l.segment_size) + " bytes (" +
-                            std::to_string(uint64_t(vfs.f_bavail) * vfs.f_frsize) + " free)");
+  if (::fstatvfs(fd.get(), &vfs) == 0 && vfs.f_frsize > 0) {
+    const uint64_t avail = vfs.f_bavail > UINT64_MAX / vfs.f_frsize ? UINT64_MAX : uint64_t{vfs.f_bavail} * vfs.f_frsize;
+    if (avail < l.segment_size)
+      fail(Errc::NoSpace, "not enough room in " + path_of("") + " for " + std::to_string(l.segment_size) +
+                              " bytes (" + std::to_string(avail) + " free)");
+  }
   if (::ftruncate(fd.get(), static_cast<off_t>(l.segment_size)) != 0) fail_errno("ftruncate", errno);
   // Reserve every page now: a full tmpfs must fail here, not with SIGBUS on first touch.
   if (const int rc = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(l.segment_size)); rc != 0) {
