@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The `shmstore` command. Subcommands: demo, produce, consume, ls, stat, rm.
+// The `shmstore` command. Subcommands: demo, produce, consume, create, ls, stat, rm.
 import { StoreError } from '../errors.js';
+import { ObjectStore } from '../store.js';
 import { SGD_REGRESSOR_DEFAULTS, type LearningRate, type LossName, type SGDRegressorOptions } from '../ml/index.js';
 import { listStores, removeStore, storeStatus } from './admin.js';
 import { UsageError, bytes, num, parse, str, type Flags } from './args.js';
@@ -14,6 +15,7 @@ Usage:
   shmstore demo [options]            store + 1 producer + N consumers (separate processes)
   shmstore produce --store NAME [options]
   shmstore consume --store NAME [options]
+  shmstore create NAME [--store-size 64M] [--eviction lru|none] [--max-objects N]
   shmstore ls                        stores in /dev/shm
   shmstore stat NAME                 usage, counters, attached clients
   shmstore rm NAME                   unlink a store (attached processes go on)
@@ -60,6 +62,8 @@ const OPTIONS = {
   'store-size': { type: 'string' },
   slow: { type: 'string' },
   subscribers: { type: 'string' },
+  eviction: { type: 'string' },
+  'max-objects': { type: 'string' },
   delay: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -170,6 +174,17 @@ async function main(argv: string[]): Promise<number> {
         reporter(json, 'consumed'),
       );
       process.stdout.write(json ? `${JSON.stringify({ event: 'result', result })}\n` : `\n${JSON.stringify(result, null, 2)}\n`);
+      return 0;
+    }
+    case 'create': {
+      const name = positionals[0];
+      if (name === undefined) throw new UsageError('usage: shmstore create NAME [--store-size 64M]');
+      ObjectStore.create(name, {
+        capacity: bytes(flags, 'store-size', 64 << 20),
+        eviction: str<'lru' | 'none'>(flags, 'eviction', 'lru', ['lru', 'none']),
+        maxObjects: num(flags, 'max-objects', 4096, { min: 1, integer: true }),
+      }).close();
+      process.stdout.write(json ? `${JSON.stringify({ created: name })}\n` : `created ${ObjectStore.pathOf(name)}\n`);
       return 0;
     }
     case 'ls': {

@@ -3,7 +3,7 @@
 // reference to every message (so nothing can evict it) until every live subscriber has passed
 // it, then releases and deletes it, and waits (up to timeoutMs) while the store is full.
 import type { RecordBatch, Table } from 'apache-arrow';
-import { encodeTable, type EncodedTable } from '../arrow/index.js';
+import { TableEncoder, type EncodedTable } from '../arrow/index.js';
 import { StoreError, invalidArgument } from '../errors.js';
 import type { ObjectId } from '../object-id.js';
 import type { ObjectStore } from '../store.js';
@@ -33,6 +33,7 @@ export class Publisher {
   #deletedUpTo: number;
   #ended = false;
   readonly #sealOptions: { keepReference: boolean };
+  readonly #encoder = new TableEncoder(); // keeps the schema message between batches
 
   constructor(store: ObjectStore, stream: string, options?: PublisherOptions) {
     const o = check.options<PublisherOptions>(options, ['retention', 'timeoutMs', 'startSeq'], 'Publisher options');
@@ -114,7 +115,7 @@ export class Publisher {
     }
     let enc: EncodedTable;
     try {
-      enc = encodeTable(payload);
+      enc = this.#encoder.encode(payload);
     } catch (err) {
       throw invalidArgument(`publish takes bytes or an Arrow Table/RecordBatch: ${(err as Error).message}`);
     }
