@@ -80,6 +80,7 @@ ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
     }
     const uint32_t i = entry_free_[--hdr_->entry_free_count];
     ObjectEntry& e = entry_at(i);
+    if (state_of(e) != ObjectState::Free) fail(Errc::BadSegment, "bad segment: the free-entry stack names a live object");
     std::memcpy(e.id, id.data(), kIdSize);
     e.data_size = data_size;
     e.metadata_size = metadata.size();
@@ -177,6 +178,7 @@ std::optional<ObjectView> Store::get_wait(const ObjectId& id, int64_t timeout_ns
 void Store::release(uint32_t entry, uint32_t generation) {
   bool unpinned = false;
   {
+    if (entry >= max_objects_) fail(Errc::ObjectNotFound, "this client holds no reference to that object");
     Locked lock(*this);
     ObjectEntry& e = entry_at(entry);
     const uint64_t bit = slot_bit(slot_);
@@ -207,6 +209,7 @@ bool Store::remove(const ObjectId& id) {
     if (i < 0) fail(Errc::ObjectNotFound, "object " + hex(id) + " not found");
     ObjectEntry& e = objects_[i];
     if (state_of(e) != ObjectState::Sealed) fail(Errc::ObjectNotSealed, "object " + hex(id) + " is not sealed: its creator may abort it");
+    view_of(static_cast<uint32_t>(i));  // bounds check before anything changes
     index_erase_locked(static_cast<uint32_t>(i));
     hdr_->objects -= 1;
     hdr_->sealed -= 1;

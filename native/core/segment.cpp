@@ -82,7 +82,8 @@ void init_mutex(pthread_mutex_t* m) {
 }
 
 // Validates the header against the file size; every later access relies on this.
-void validate(const SegmentHeader* h, uint64_t file_size) {
+void validate(const SegmentHeader& hdr, uint64_t file_size) {
+  const SegmentHeader* h = &hdr;
   auto bad = [](const std::string& why) { fail(Errc::BadSegment, "bad segment: " + why); };
   if (h->layout_version != kLayoutVersion)
     bad("layout version " + std::to_string(h->layout_version) + ", expected " +
@@ -189,7 +190,7 @@ std::unique_ptr<Store> Store::create(std::string_view name, const StoreOptions& 
   init_mutex(&h->mutex);
 
   std::unique_ptr<Store> s(new Store(std::string(name), std::move(fd), std::move(map)));
-  s->bind_regions();
+  s->bind_regions(*h);
   {
     Locked lock(*s);  // the file is new: zero-filled pages are the empty state
     s->repair_locked();
@@ -221,9 +222,13 @@ std::unique_ptr<Store> Store::open(std::string_view name) {
       auto* h = reinterpret_cast<SegmentHeader*>(map.data());
       const uint64_t magic = std::atomic_ref<uint64_t>(h->magic).load(std::memory_order_acquire);
       if (magic == kMagic) {
-        validate(h, size);
+        // Validate and bind from one private copy: another process cannot change what we
+        // checked between the check and the use.
+        SegmentHeader snapshot;
+        std::memcpy(static_cast<void*>(&snapshot), h, sizeof snapshot);
+        validate(snapshot, size);
         std::unique_ptr<Store> s(new Store(std::string(name), std::move(fd), std::move(map)));
-        s->bind_regions();
+        s->bind_regions(snapshot);
         s->attach_client();
         return s;
       }
@@ -248,22 +253,22 @@ Store::Store(std::string name, UniqueFd fd, Mapping map)
 
 Store::~Store() { detach_client(); }
 
-void Store::bind_regions() {
+void Store::bind_regions(const SegmentHeader& h) {
   uint8_t* base = map_.data();
   hdr_ = reinterpret_cast<SegmentHeader*>(base);
-  capacity_ = hdr_->capacity;
-  max_objects_ = hdr_->max_objects;
-  max_clients_ = hdr_->max_clients;
-  index_mask_ = hdr_->index_slots - 1;
-  notify_capacity_ = hdr_->notify_capacity;
-  eviction_ = static_cast<Eviction>(hdr_->eviction);
-  clients_ = reinterpret_cast<ClientSlot*>(base + hdr_->clients_offset);
-  objects_ = reinterpret_cast<ObjectEntry*>(base + hdr_->objects_offset);
-  index_ = reinterpret_cast<uint32_t*>(base + hdr_->index_offset);
-  entry_free_ = reinterpret_cast<uint32_t*>(base + hdr_->entry_free_offset);
-  extents_ = reinterpret_cast<FreeExtent*>(base + hdr_->extents_offset);
-  notify_ = reinterpret_cast<NotifyEvent*>(base + hdr_->notify_offset);
-  data_ = base + hdr_->data_offset;
+  capacity_ = h.capacity;
+  max_objects_ = h.max_objects;
+  max_clients_ = h.max_clients;
+  index_mask_ = h.index_slots - 1;
+  notify_capacity_ = h.notify_capacity;
+  eviction_ = static_cast<Eviction>(h.eviction);
+  clients_ = reinterpret_cast<ClientSlot*>(base + h.clients_offset);
+  objects_ = reinterpret_cast<ObjectEntry*>(base + h.objects_offset);
+  index_ = reinterpret_cast<uint32_t*>(base + h.index_offset);
+  entry_free_ = reinterpret_cast<uint32_t*>(base + h.entry_free_offset);
+  extents_ = reinterpret_cast<FreeExtent*>(base + h.extents_offset);
+  notify_ = reinterpret_cast<NotifyEvent*>(base + h.notify_offset);
+  data_ = base + h.data_offset;
 }
 
 }  // namespace shmstore

@@ -138,7 +138,7 @@ class Store {
   class Locked;
   Store(std::string name, UniqueFd fd, Mapping map);
 
-  void bind_regions();
+  void bind_regions(const SegmentHeader& validated);
   void attach_client();
   void detach_client() noexcept;
 

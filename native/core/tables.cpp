@@ -111,6 +111,9 @@ void Store::free_extent_locked(uint64_t offset, uint64_t size) {
     const uint32_t mid = (lo + hi) / 2;
     if (extents_[mid].offset < offset) lo = mid + 1; else hi = mid;
   }
+  if ((lo > 0 && extents_[lo - 1].offset + extents_[lo - 1].size > offset) ||
+      (lo < n && offset + size > extents_[lo].offset))
+    fail(Errc::BadSegment, "bad segment: freeing a range that is already free");
   const bool merge_prev = lo > 0 && extents_[lo - 1].offset + extents_[lo - 1].size == offset;
   const bool merge_next = lo < n && offset + size == extents_[lo].offset;
   if (merge_prev && merge_next) {
@@ -134,6 +137,9 @@ void Store::free_extent_locked(uint64_t offset, uint64_t size) {
 void Store::free_entry_locked(uint32_t entry) {
   ObjectEntry& e = objects_[entry];
   const uint64_t offset = e.offset, size = e.alloc_size;
+  // A corrupted range must not reach the allocator: it would hand out live objects' bytes.
+  if (offset % kAlign != 0 || size == 0 || size % kAlign != 0 || offset > capacity_ || size > capacity_ - offset)
+    fail(Errc::BadSegment, "bad segment: object entry out of bounds");
   // Free the entry first: if we die below, repair sees a Free entry and rebuilds the extents.
   e.state = static_cast<uint32_t>(ObjectState::Free);
   free_extent_locked(offset, size);

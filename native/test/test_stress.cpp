@@ -29,6 +29,7 @@ constexpr int kThreads = 4;
 constexpr uint64_t kIds = 32;
 constexpr uint64_t kMaxSize = 8000;
 constexpr size_t kMaxHeld = 6;
+const ObjectId kQuitId = make_id(0xdead, 0xff);  // outside the workers' id space
 
 int64_t now_ns() { return shmstore::futex::monotonic_ns(); }
 
@@ -220,8 +221,12 @@ void run_stress(Eviction eviction, int64_t budget_ms, bool with_process) {
       auto h = Store::open(name);
       write_line(out, "ready");
       worker(*h, 1000, deadline, eviction == Eviction::None, pc);
-      h.reset();
       write_line(out, ::check::current_failures().load() == 0 && pc.ops > 0 ? "clean" : "failed");
+      // Stay attached until the parent has checked the end state: a detach tidies up after
+      // others (frees unheld Deleting entries) and could hide a leak.
+      auto quit = h->get_wait(kQuitId, 60'000'000'000);
+      if (quit) h->release(quit->entry, quit->generation);
+      h.reset();
     });
     CHECK_EQ(read_line(proc.read_fd, 20'000), "ready");
   }
@@ -242,8 +247,9 @@ void run_stress(Eviction eviction, int64_t budget_ms, bool with_process) {
   });
 
   std::atomic<uint64_t> observed_events{0}, missed_events{0};
+  auto observer_handle = Store::open(name);  // outlives the end-state check below
   std::thread observer([&] {
-    auto h = Store::open(name);
+    Store* h = observer_handle.get();
     uint64_t next = 0;
     while (now_ns() < deadline) {
       check_snapshot(h->stats());
@@ -278,18 +284,27 @@ void run_stress(Eviction eviction, int64_t budget_ms, bool with_process) {
   handles[0]->wake_local();
   waiter.join();
 
-  if (with_process) {
-    CHECK_EQ(read_line(proc.read_fd, 20'000), "clean");
-    const int status = reap(proc);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  }
+  if (with_process) CHECK_EQ(read_line(proc.read_fd, 20'000), "clean");
 
-  // Held references are all released; handles still open: no holders, no Deleting entries.
+  // Every reference is released and no handle has closed since: no holders, no Deleting
+  // entries (the last release of a removed object frees it), and the bytes add up.
+  uint64_t bytes = 0;
   for (const auto& info : s->list()) {
     CHECK_EQ(info.holders, 0u);
     CHECK(info.state != ObjectState::Deleting);
+    bytes += alloc_size(info.data_size, info.metadata_size);
+  }
+  CHECK_EQ(s->stats().deleting, 0u);
+  CHECK_EQ(s->stats().used_bytes, bytes);
+
+  if (with_process) {
+    put(*s, kQuitId, 0);
+    const int status = reap(proc);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    s->remove(kQuitId);
   }
   handles.clear();
+  observer_handle.reset();
 
   std::printf("  %s: %llu ops, %llu creates, %llu verified gets, %llu waited gets, %llu removes, "
               "%llu evicted bytes, %llu full, %llu events seen, %llu missed, %llu wakeups\n",

@@ -19,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "check.h"
@@ -75,13 +76,44 @@ inline std::string unique_name(std::string_view tag) {
          std::string(tag);
 }
 
+// The paths of the live ShmNames, for a signal handler (the watchdog) that ends the process
+// without running destructors: unlink() is async-signal-safe.
+struct LiveName {
+  std::atomic<pid_t> owner{0};
+  char path[512];
+};
+inline LiveName* live_names() {
+  static LiveName table[64];
+  return table;
+}
+inline void unlink_live_names_from_signal_handler() {
+  const pid_t self = ::getpid();
+  for (int i = 0; i < 64; ++i)
+    if (live_names()[i].owner.load() == self) ::unlink(live_names()[i].path);
+}
+
 // Owns a store name: unlinks /dev/shm/<name> when it goes out of scope, also when the test
-// fails by exception. Only the process that made it unlinks (a forked child never does).
+// fails by exception or the watchdog fires. Only the process that made it unlinks (a forked
+// child never does).
 class ShmName {
  public:
-  explicit ShmName(std::string_view tag) : name_(unique_name(tag)), owner_(::getpid()) {}
+  explicit ShmName(std::string_view tag) : name_(unique_name(tag)), owner_(::getpid()) {
+    const std::string p = path();
+    for (int i = 0; i < 64 && p.size() < sizeof(LiveName::path); ++i) {
+      LiveName& l = live_names()[i];
+      pid_t expected = 0;
+      if (l.owner.compare_exchange_strong(expected, -1)) {  // claimed, not yet visible
+        std::memcpy(l.path, p.c_str(), p.size() + 1);
+        l.owner.store(owner_);
+        live_ = i;
+        break;
+      }
+    }
+  }
   ~ShmName() {
-    if (::getpid() == owner_) ::unlink(path().c_str());
+    if (::getpid() != owner_) return;
+    ::unlink(path().c_str());
+    if (live_ >= 0) live_names()[live_].owner.store(0);
   }
   ShmName(const ShmName&) = delete;
   ShmName& operator=(const ShmName&) = delete;
@@ -94,6 +126,7 @@ class ShmName {
  private:
   std::string name_;
   pid_t owner_;
+  int live_ = -1;
 };
 
 inline StoreOptions options(uint64_t capacity, uint32_t max_objects = 64, uint32_t max_clients = 16,
@@ -175,9 +208,37 @@ inline const shmstore::ObjectInfo* find_info(const std::vector<shmstore::ObjectI
 // write_fd (write_line); an exception in the body is written as "error: ..." and the child exits
 // with status 2. The child never returns into the test runner and never runs destructors of the
 // parent's objects: it leaves with _exit.
+// A Child still running when it goes out of scope (a test that failed half-way) is killed and
+// reaped, so no orphan stays attached to the store.
 struct Child {
   pid_t pid = -1;
   int read_fd = -1;
+
+  Child() = default;
+  Child(pid_t p, int fd) : pid(p), read_fd(fd) {}
+  Child(Child&& o) noexcept : pid(std::exchange(o.pid, -1)), read_fd(std::exchange(o.read_fd, -1)) {}
+  Child& operator=(Child&& o) noexcept {
+    if (this != &o) {
+      end();
+      pid = std::exchange(o.pid, -1);
+      read_fd = std::exchange(o.read_fd, -1);
+    }
+    return *this;
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child() { end(); }
+
+  void end() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+    }
+    if (read_fd >= 0) ::close(read_fd);
+    pid = -1;
+    read_fd = -1;
+  }
 };
 
 inline void write_line(int fd, const std::string& line) {
@@ -303,6 +364,7 @@ class Watchdog {
     sa.sa_handler = [](int) {
       static const char msg[] = "\nWATCHDOG: deadline passed (deadlock?)\n";
       (void)!::write(2, msg, sizeof msg - 1);
+      unlink_live_names_from_signal_handler();
       ::_exit(3);
     };
     ::sigaction(SIGALRM, &sa, nullptr);
