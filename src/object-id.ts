@@ -70,7 +70,8 @@ export class ObjectId {
   }
 
   equals(other: ObjectId): boolean {
-    if (!(other instanceof ObjectId)) return false;
+    // instanceof alone is not enough: Object.create(ObjectId.prototype) has no bytes.
+    if (!(other instanceof ObjectId) || !(other.bytes instanceof Uint8Array)) return false;
     for (let i = 0; i < ID_SIZE; i++) if (this.bytes[i] !== other.bytes[i]) return false;
     return true;
   }

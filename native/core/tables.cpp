@@ -52,8 +52,9 @@ void Store::index_insert_locked(uint32_t entry) {
   ObjectId id;
   std::memcpy(id.data(), objects_[entry].id, kIdSize);
   uint64_t pos = hash_id(id) & index_mask_;
-  // index_slots >= 2 * max_objects, so an empty slot always exists.
-  while (index_[pos] != 0) pos = (pos + 1) & index_mask_;
+  // index_slots >= 2 * max_objects, so an empty slot exists unless the segment is corrupted.
+  for (uint64_t probes = 0; index_[pos] != 0; pos = (pos + 1) & index_mask_)
+    if (++probes > index_mask_) fail(Errc::BadSegment, "bad segment: the id index is full");
   index_[pos] = entry + 1;
 }
 
@@ -66,7 +67,9 @@ void Store::index_erase_locked(uint32_t entry) {
   }
   // Backward-shift: pull later members of the probe run into the hole.
   uint64_t hole = pos;
+  uint64_t probes = 0;
   for (uint64_t next = (hole + 1) & index_mask_; index_[next] != 0; next = (next + 1) & index_mask_) {
+    if (++probes > index_mask_) fail(Errc::BadSegment, "bad segment: the id index has no empty slot");
     ObjectId other;
     std::memcpy(other.data(), entry_at(index_[next] - 1).id, kIdSize);
     const uint64_t home = hash_id(other) & index_mask_;
