@@ -133,7 +133,12 @@ StoreWrap::StoreWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StoreWra
   });
 }
 
-StoreWrap::~StoreWrap() { close_now(); }
+// Collected without close(), or the environment is going away. Views handed out may outlive
+// this object: they share the session, whose store (and mapping) goes with the last of them.
+// A waiter only exists here at teardown (its thread-safe function keeps this object alive).
+StoreWrap::~StoreWrap() {
+  if (waiter_) waiter_->abandon();
+}
 
 Store& StoreWrap::store(Napi::Env /*env*/) {
   if (!session_->store) fail(Errc::StoreClosed, "the store is closed");

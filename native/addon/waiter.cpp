@@ -1,6 +1,9 @@
 #include "waiter.h"
 
+#include <atomic>
 #include <exception>
+
+#include "futex.h"
 
 namespace shmstore::addon {
 
@@ -12,17 +15,22 @@ Waiter::Waiter(Napi::Env env, Store& store, Napi::Function on_change) : store_(s
 
 Waiter::~Waiter() { stop(); }
 
-void Waiter::stop() {
+bool Waiter::halt() {
   {
     std::lock_guard<std::mutex> lock(state_->mutex);
-    if (state_->stopping) return;
+    if (state_->stopping) return false;
     state_->stopping = true;
   }
-  state_->cv.notify_all();
-  store_.wake_local();
+  wake_thread();
   if (thread_.joinable()) thread_.join();
-  tsfn_.Release();
+  return true;
 }
+
+void Waiter::stop() {
+  if (halt()) tsfn_.Release();
+}
+
+void Waiter::abandon() { halt(); }
 
 void Waiter::set_active(Napi::Env env, bool active, uint32_t seen) {
   {
@@ -36,8 +44,15 @@ void Waiter::set_active(Napi::Env env, bool active, uint32_t seen) {
     if (active) tsfn_.Ref(env); else tsfn_.Unref(env);
     referenced_ = active;
   }
+  wake_thread();  // a waiter asleep on an old baseline must look again
+}
+
+// Reaches the thread wherever it sleeps: on the condition variable, or in the futex wait
+// (which compares wake_word, so a bump just before it sleeps is never lost).
+void Waiter::wake_thread() {
+  std::atomic_ref<uint32_t>(state_->wake_word).fetch_add(1, std::memory_order_seq_cst);
+  futex::wake_local(&state_->wake_word);
   state_->cv.notify_all();
-  store_.wake_local();  // a waiter asleep on an old baseline must look again
 }
 
 void Waiter::State::delivered(uint32_t seq) {
@@ -50,7 +65,9 @@ void Waiter::State::delivered(uint32_t seq) {
 }
 
 void Waiter::run() {
+  std::atomic_ref<uint32_t> wake_word(state_->wake_word);
   for (;;) {
+    const uint32_t woken = wake_word.load(std::memory_order_seq_cst);  // before the checks below
     uint32_t acked;
     {
       std::unique_lock<std::mutex> lock(state_->mutex);
@@ -61,8 +78,8 @@ void Waiter::run() {
     try {
       const uint32_t now = store_.change_seq();
       if (now == acked) {
-        // Woken by a change anywhere or by wake_local (new wait, stop): loop and look again.
-        store_.wait_change(acked, nullptr, store_.local_bitset());
+        // Until a change anywhere, or wake_thread (a new wait, stop): then look again.
+        store_.wait_change_or_local(acked, &state_->wake_word, woken);
         continue;
       }
       {
@@ -79,5 +96,4 @@ void Waiter::run() {
     }
   }
 }
-
 }  // namespace shmstore::addon

@@ -20,13 +20,17 @@ class Waiter {
  public:
   // on_change is called on the JS thread with the change_seq that was observed.
   Waiter(Napi::Env env, Store& store, Napi::Function on_change);
-  ~Waiter();  // stops and joins
+  ~Waiter();  // stop()
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
 
   // JS thread. active: some wait is pending. seen: change_seq read before JS last checked.
   void set_active(Napi::Env env, bool active, uint32_t seen);
+  // Stops and joins the thread, then releases the thread-safe function.
   void stop();
+  // Stops and joins the thread but leaves the thread-safe function to Node: for environment
+  // teardown, where Node is closing it and a release would deadlock.
+  void abandon();
 
  private:
   // Shared with queued JS calls, which may run after the Waiter is gone.
@@ -37,10 +41,13 @@ class Waiter {
     bool in_flight = false;
     bool stopping = false;
     uint32_t acked = 0;  // change_seq as of JS's last full re-check
+    uint32_t wake_word = 0;  // process-local futex word: bumped to wake the thread (atomic_ref)
     void delivered(uint32_t seq);  // JS thread, after on_change ran
   };
 
   void run();
+  bool halt();  // true the first time
+  void wake_thread();
 
   Store& store_;
   std::shared_ptr<State> state_ = std::make_shared<State>();

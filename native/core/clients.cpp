@@ -63,9 +63,6 @@ void Store::attach_client() {
     c.state = kSlotLive;
     hdr_->clients += 1;
     slot_ = s;
-    // Bit 0 is for synchronous waits; bits 1..31 spread the handles so wake_local rarely
-    // disturbs another process's waiter thread.
-    local_bitset_ = 1u << (1 + s % 31);
     return;
   }
   fail(Errc::TooManyClients, "store '" + name_ + "' has all " + std::to_string(max_clients_) +

@@ -11,10 +11,10 @@
 
 namespace shmstore::futex {
 
-bool wait(uint32_t* word, uint32_t expected, const timespec* deadline, uint32_t bitset) {
+bool wait(uint32_t* word, uint32_t expected, const timespec* deadline) {
   // FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline, so EINTR retries do not
   // stretch the wait.
-  long rc = ::syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, deadline, nullptr, bitset);
+  long rc = ::syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, deadline, nullptr, FUTEX_BITSET_MATCH_ANY);
   if (rc == 0) return true;
   switch (errno) {
     case EAGAIN:  // the word already changed
@@ -27,8 +27,40 @@ bool wait(uint32_t* word, uint32_t expected, const timespec* deadline, uint32_t 
   }
 }
 
-void wake(uint32_t* word, uint32_t bitset) {
-  ::syscall(SYS_futex, word, FUTEX_WAKE_BITSET, INT_MAX, nullptr, nullptr, bitset);
+void wake(uint32_t* word) { ::syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0); }
+
+void wake_local(uint32_t* word) {
+  ::syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+namespace {
+#ifndef SYS_futex_waitv
+constexpr long SYS_futex_waitv = 449;
+#endif
+// <linux/futex.h> of older kernels lacks these; the ABI is fixed.
+struct WaitV {
+  uint64_t val;
+  uint64_t uaddr;
+  uint32_t flags;
+  uint32_t reserved;
+};
+constexpr uint32_t kFutex2SizeU32 = 0x02, kFutex2Private = 128;
+}  // namespace
+
+void wait_either(uint32_t* shared, uint32_t shared_expected, uint32_t* local, uint32_t local_expected) {
+  static bool has_waitv = true;  // a kernel without it says ENOSYS once; then poll
+  if (has_waitv) {
+    WaitV v[2] = {{shared_expected, reinterpret_cast<uint64_t>(shared), kFutex2SizeU32, 0},
+                  {local_expected, reinterpret_cast<uint64_t>(local), kFutex2SizeU32 | kFutex2Private, 0}};
+    if (::syscall(SYS_futex_waitv, v, 2, 0, nullptr, CLOCK_MONOTONIC) >= 0) return;
+    if (errno != ENOSYS) {
+      if (errno == EAGAIN || errno == EINTR) return;  // a word already differs
+      fail_errno("futex_waitv", errno);
+    }
+    has_waitv = false;
+  }
+  const timespec poll = deadline_after_ns(10'000'000);
+  wait(shared, shared_expected, &poll);
 }
 
 int64_t monotonic_ns() {

@@ -111,7 +111,7 @@ ObjectView Store::create_object_wait(const ObjectId& id, uint64_t data_size,
     } catch (const Error& e) {
       if (e.code() != Errc::StoreFull || timeout_ns == 0) throw;
     }
-    if (!wait_change(seen, timeout_ns < 0 ? nullptr : &deadline, 1))
+    if (!wait_change(seen, timeout_ns < 0 ? nullptr : &deadline))
       return create_object(id, data_size, metadata);  // a last try: throws StoreFull
   }
 }
@@ -171,7 +171,7 @@ std::optional<ObjectView> Store::get_wait(const ObjectId& id, int64_t timeout_ns
     const uint32_t seen = change_seq();
     if (auto v = get(id)) return v;
     if (timeout_ns == 0) return std::nullopt;
-    if (!wait_change(seen, timeout_ns < 0 ? nullptr : &deadline, 1)) return get(id);
+    if (!wait_change(seen, timeout_ns < 0 ? nullptr : &deadline)) return get(id);
   }
 }
 
@@ -405,19 +405,19 @@ std::vector<Event> Store::read_events(uint64_t from, size_t max, uint64_t& misse
 void Store::publish_change() {
   std::atomic_ref<uint32_t>(hdr_->change_seq).fetch_add(1, std::memory_order_seq_cst);
   if (std::atomic_ref<uint32_t>(hdr_->waiters).load(std::memory_order_seq_cst) != 0)
-    futex::wake(&hdr_->change_seq, futex::kMatchAny);
+    futex::wake(&hdr_->change_seq);
 }
 
 uint32_t Store::change_seq() const {
   return std::atomic_ref<uint32_t>(hdr_->change_seq).load(std::memory_order_seq_cst);
 }
 
-bool Store::wait_change(uint32_t seen, const timespec* deadline, uint32_t bitset) {
+bool Store::wait_change(uint32_t seen, const timespec* deadline) {
   std::atomic_ref<uint32_t> waiters(hdr_->waiters);
   waiters.fetch_add(1, std::memory_order_seq_cst);
   bool woke = true;
   try {
-    if (change_seq() == seen) woke = futex::wait(&hdr_->change_seq, seen, deadline, bitset);
+    if (change_seq() == seen) woke = futex::wait(&hdr_->change_seq, seen, deadline);
   } catch (...) {
     waiters.fetch_sub(1, std::memory_order_seq_cst);
     throw;
@@ -426,7 +426,17 @@ bool Store::wait_change(uint32_t seen, const timespec* deadline, uint32_t bitset
   return woke;
 }
 
-void Store::wake_local() { futex::wake(&hdr_->change_seq, local_bitset_); }
+void Store::wait_change_or_local(uint32_t seen, uint32_t* local, uint32_t local_seen) {
+  std::atomic_ref<uint32_t> waiters(hdr_->waiters);
+  waiters.fetch_add(1, std::memory_order_seq_cst);
+  try {
+    if (change_seq() == seen) futex::wait_either(&hdr_->change_seq, seen, local, local_seen);
+  } catch (...) {
+    waiters.fetch_sub(1, std::memory_order_seq_cst);
+    throw;
+  }
+  waiters.fetch_sub(1, std::memory_order_seq_cst);
+}
 
 void Store::park_in_lock_for_test(const std::function<void()>& on_parked) {
   const int rc = pthread_mutex_lock(&hdr_->mutex);

@@ -1,5 +1,5 @@
 // A store handle: one attached client of one segment. Not thread-safe: the addon serialises
-// calls on a handle (the JS thread), except change_seq/wait_change/wake_local, which any
+// calls on a handle (the JS thread), except change_seq and the wait_change calls, which any
 // thread may call while the handle lives.
 #pragma once
 
@@ -117,10 +117,10 @@ class Store {
   // Change notification: change_seq moves on every seal, delete, abort, release and cursor
   // store. wait_change sleeps while it still equals `seen`.
   uint32_t change_seq() const;
-  bool wait_change(uint32_t seen, const timespec* deadline, uint32_t bitset);
-  // The bitset this handle's own waiters use, so wake_local reaches only them.
-  uint32_t local_bitset() const { return local_bitset_; }
-  void wake_local();
+  bool wait_change(uint32_t seen, const timespec* deadline);
+  // Also returns when *local (a process-local word) differs from local_seen: how this
+  // process wakes its own waiter thread (futex::wake_local) without a store-wide change.
+  void wait_change_or_local(uint32_t seen, uint32_t* local, uint32_t local_seen);
 
   // Notifications: events [from, head). `missed` counts events overwritten before reading.
   uint64_t notify_head();
@@ -176,7 +176,6 @@ class Store {
   uint32_t max_objects_ = 0, max_clients_ = 0, index_mask_ = 0, notify_capacity_ = 0;
   Eviction eviction_ = Eviction::Lru;
   uint32_t slot_ = kNoSlot;
-  uint32_t local_bitset_ = 1;
 };
 
 }  // namespace shmstore

@@ -779,37 +779,37 @@ TEST(get_wait_is_satisfied_by_another_threads_seal) {
   }
 }
 
-TEST(wait_change_and_wake_local) {
+TEST(wait_change_and_local_wake) {
   ShmName name("wake");
   auto s = Store::create(name, options(4096));
   // Nothing changes: times out.
   uint32_t seen = s->change_seq();
   timespec d = shmstore::futex::deadline_after_ns(50 * kMs);
-  CHECK(!s->wait_change(seen, &d, 1));
+  CHECK(!s->wait_change(seen, &d));
   // Already changed: returns at once.
   put(*s, make_id(1), 10);
   d = shmstore::futex::deadline_after_ns(5000 * kMs);
   int64_t t0 = now_ns();
-  CHECK(s->wait_change(seen, &d, 1));
+  CHECK(s->wait_change(seen, &d));
   CHECK(now_ns() - t0 < 1000 * kMs);
-  // wake_local reaches a waiter on this handle's bitset (another thread of the same handle: the
-  // one thing a handle allows).
+  // A bump of a process-local word wakes wait_change_or_local (another thread of the same
+  // handle: the one thing a handle allows), even a bump made before it went to sleep.
+  uint32_t word = 0;
   std::atomic<bool> done{false};
-  std::atomic<bool> result{false};
   seen = s->change_seq();
+  std::atomic_ref<uint32_t>(word).fetch_add(1);
+  s->wait_change_or_local(seen, &word, 0);  // already differs: returns at once
   std::thread t([&] {
-    timespec dl = shmstore::futex::deadline_after_ns(20'000 * kMs);
-    result = s->wait_change(seen, &dl, s->local_bitset());
+    s->wait_change_or_local(seen, &word, 1);
     done = true;
   });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(!done.load());
   t0 = now_ns();
-  while (!done && now_ns() - t0 < 10'000 * kMs) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    s->wake_local();
-  }
+  std::atomic_ref<uint32_t>(word).fetch_add(1);
+  shmstore::futex::wake_local(&word);
   t.join();
-  CHECK(result.load());
-  CHECK(now_ns() - t0 < 10'000 * kMs);
+  CHECK(now_ns() - t0 < 5'000 * kMs);
   CHECK_EQ(s->change_seq(), seen);  // a local wake is not a change
 }
 
