@@ -79,6 +79,8 @@ export type StoreEvent =
 
 const CREATE_KEYS = ['capacity', 'maxObjects', 'maxClients', 'eviction', 'mode', 'notificationCapacity'] as const;
 
+const NO_METADATA = Buffer.alloc(0);
+
 /** A sealed object this process holds: `data` and `metadata` are views of shared memory. */
 export class StoredObject implements Disposable {
   readonly id: ObjectId;
@@ -91,8 +93,10 @@ export class StoredObject implements Disposable {
   /** @internal */
   constructor(store: ObjectStore, id: ObjectId, whole: Buffer, dataSize: number, entry: number, generation: number) {
     this.id = id;
-    this.data = whole.subarray(0, dataSize);
-    this.metadata = whole.subarray(dataSize);
+    // One view when there is no metadata: each subarray costs an allocation on a hot path.
+    const hasMetadata = whole.length > dataSize;
+    this.data = hasMetadata ? whole.subarray(0, dataSize) : whole;
+    this.metadata = hasMetadata ? whole.subarray(dataSize) : NO_METADATA;
     this.#store = store;
     this.#entry = entry;
     this.#generation = generation;
@@ -114,7 +118,8 @@ export class StoredObject implements Disposable {
 export class ObjectStore implements Disposable {
   readonly name: string;
   readonly #native: NativeStore;
-  readonly #out = new Float64Array(4);
+  // Results of get/seal that do not fit a return value; over an ArrayBuffer so it never moves.
+  readonly #out = new Float64Array(new ArrayBuffer(32));
   readonly #watcher: ChangeWatcher;
   #closed = false;
 
@@ -212,17 +217,25 @@ export class ObjectStore implements Disposable {
     this.#native.abort(idBytes(id));
   }
 
-  /** create + copy + seal. */
-  put(id: ObjectId, data: Uint8Array, metadata?: Uint8Array | null): void {
+  /** create + copy + seal, in one call (no writable view is made). */
+  put(id: ObjectId, data: Uint8Array, metadata?: Uint8Array | null, options?: { keepReference?: boolean }): void {
+    const idb = idBytes(id);
     check.bytes(data, 'data');
-    const buf = this.create(id, data.length, metadata);
-    try {
-      buf.set(data);
-    } catch (err) {
-      this.abort(id);
-      throw err;
-    }
-    this.seal(id);
+    const meta = metadata == null ? null : check.bytes(metadata, 'metadata');
+    const o = check.options<{ keepReference: boolean }>(options, ['keepReference'], 'put options');
+    this.#native.put(idb, data, meta, o.keepReference === true);
+  }
+
+  /**
+   * Copies the sealed object's data into `target` and returns its size, or null if it is not
+   * sealed by the timeout (as in get). ERR_INVALID_ARGUMENT if `target` is too small. The
+   * object is held only while copying: for small objects, where a view costs more than a copy.
+   */
+  read(id: ObjectId, target: Uint8Array, options?: GetOptions): number | null {
+    const idb = idBytes(id);
+    check.bytes(target, 'target');
+    const o = check.options<GetOptions>(options, ['timeoutMs'], 'read options');
+    return this.#native.read(idb, check.timeout(o.timeoutMs, 0), target);
   }
 
   /** The sealed object, or null if it is not sealed by the timeout (0 polls; -1 forever, blocking). */

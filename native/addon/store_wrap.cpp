@@ -70,6 +70,8 @@ Napi::Function StoreWrap::Init(Napi::Env env) {
                          InstanceMethod<&StoreWrap::JS_seal>("seal"),
                          InstanceMethod<&StoreWrap::JS_abort>("abort"),
                          InstanceMethod<&StoreWrap::JS_get>("get"),
+                         InstanceMethod<&StoreWrap::JS_put>("put"),
+                         InstanceMethod<&StoreWrap::JS_read>("read"),
                          InstanceMethod<&StoreWrap::JS_release>("release"),
                          InstanceMethod<&StoreWrap::JS_releaseId>("releaseId"),
                          InstanceMethod<&StoreWrap::JS_contains>("contains"),
@@ -128,7 +130,8 @@ StoreWrap::StoreWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StoreWra
       throw_invalid(env, "NativeStore: kind must be 'create' or 'open'");
       return env.Undefined();
     }
-    out_ = Napi::Persistent(out.As<Napi::Float64Array>());
+    out_ref_ = Napi::Persistent(out.As<Napi::Float64Array>());
+    out_ = out_ref_.Value().Data();
     return env.Undefined();
   });
 }
@@ -215,9 +218,8 @@ Napi::Value StoreWrap::JS_seal(const Napi::CallbackInfo& info) {
       Held& held = session_->held[Session::held_key(v.entry, v.generation)];  // a hold, no view yet
       held.id = id;
       held.pinned = true;
-      double* out = out_.Value().Data();
-      out[2] = v.entry;
-      out[3] = v.generation;
+      out_[2] = v.entry;
+      out_[3] = v.generation;
     }
     return env.Undefined();
   });
@@ -265,12 +267,71 @@ Napi::Value StoreWrap::JS_get(const Napi::CallbackInfo& info) {
     }
     held.id = id;
     held.views.push_back(r);
-    double* out = out_.Value().Data();
-    out[0] = static_cast<double>(v->data_size);
-    out[1] = static_cast<double>(v->metadata_size);
-    out[2] = v->entry;
-    out[3] = v->generation;
+    out_[0] = static_cast<double>(v->data_size);
+    out_[1] = static_cast<double>(v->metadata_size);
+    out_[2] = v->entry;
+    out_[3] = v->generation;
     return buf;
+  });
+}
+
+// put(id, data: Uint8Array, metadata: Uint8Array | null, keepReference): create, copy, seal in
+// one call, with no writable view to make and detach (what makes small objects cheap).
+Napi::Value StoreWrap::JS_put(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    ObjectId id;
+    if (!read_id(info[0], id) || !info[1].IsTypedArray() ||
+        !(info[2].IsNull() || info[2].IsUndefined() || info[2].IsTypedArray())) {
+      throw_invalid(env, "put(id, data, metadata): bad arguments");
+      return env.Undefined();
+    }
+    auto bytes_of = [](const Napi::Value& v) {
+      auto arr = v.As<Napi::TypedArray>();
+      return std::span<const uint8_t>(static_cast<const uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset(), arr.ByteLength());
+    };
+    const std::span<const uint8_t> data = bytes_of(info[1]);
+    const std::span<const uint8_t> meta = info[2].IsTypedArray() ? bytes_of(info[2]) : std::span<const uint8_t>{};
+    const bool keep = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+    Store& s = store(env);
+    const ObjectView v = s.create_object(id, data.size(), meta);
+    if (!data.empty()) std::memcpy(v.data, data.data(), data.size());  // outside the lock
+    s.seal(id, keep);
+    if (keep) {
+      Held& held = session_->held[Session::held_key(v.entry, v.generation)];
+      held.id = id;
+      held.pinned = true;
+    }
+    return env.Undefined();
+  });
+}
+
+// read(id, timeoutMs, target) -> the data size (copied into target), or null. Holds the object
+// only while copying: for small objects, where a shared view costs more than the bytes.
+Napi::Value StoreWrap::JS_read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    ObjectId id;
+    int64_t timeout_ns;
+    if (!read_id(info[0], id) || !read_timeout_ns(info[1], timeout_ns) || !info[2].IsTypedArray()) {
+      throw_invalid(env, "read(id, timeoutMs, target): bad arguments");
+      return env.Undefined();
+    }
+    auto target = info[2].As<Napi::TypedArray>();
+    uint8_t* dest = static_cast<uint8_t*>(target.ArrayBuffer().Data()) + target.ByteOffset();
+    Store& s = store(env);
+    auto v = s.get_wait(id, timeout_ns);
+    if (!v) return env.Null();
+    const bool fits = v->data_size <= target.ByteLength();
+    if (fits) std::memcpy(dest, v->data, v->data_size);
+    // A view this process already holds keeps its reference; otherwise drop ours now.
+    if (session_->held.count(Session::held_key(v->entry, v->generation)) == 0) s.release(v->entry, v->generation);
+    if (!fits) {
+      throw_invalid(env, "read: the target holds " + std::to_string(target.ByteLength()) + " bytes, the object " +
+                             std::to_string(v->data_size));
+      return env.Undefined();
+    }
+    return Napi::Number::New(env, static_cast<double>(v->data_size));
   });
 }
 

@@ -28,6 +28,8 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value JS_seal(const Napi::CallbackInfo& info);
   Napi::Value JS_abort(const Napi::CallbackInfo& info);
   Napi::Value JS_get(const Napi::CallbackInfo& info);
+  Napi::Value JS_put(const Napi::CallbackInfo& info);
+  Napi::Value JS_read(const Napi::CallbackInfo& info);
   Napi::Value JS_release(const Napi::CallbackInfo& info);
   Napi::Value JS_releaseId(const Napi::CallbackInfo& info);
   Napi::Value JS_contains(const Napi::CallbackInfo& info);
@@ -48,7 +50,10 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
 
   std::shared_ptr<Session> session_ = std::make_shared<Session>();
   std::unique_ptr<Waiter> waiter_;
-  Napi::Reference<Napi::Float64Array> out_;  // [dataSize, metadataSize, entry, generation]
+  // [dataSize, metadataSize, entry, generation] of the last get/seal. An ArrayBuffer-backed
+  // Float64Array never moves, so the pointer stays valid while the reference keeps it alive.
+  Napi::Reference<Napi::Float64Array> out_ref_;
+  double* out_ = nullptr;
 };
 
 }  // namespace shmstore::addon

@@ -21,6 +21,16 @@ export interface PublisherOptions {
 
 type Payload = Uint8Array | Table | RecordBatch;
 
+/** A message ready to store: its bytes, or (large Arrow tables) the pieces to copy in. */
+interface Message {
+  meta: Uint8Array;
+  bytes: Uint8Array | null;
+  table: EncodedTable | null;
+}
+
+// Arrow messages up to this size are staged and put(); larger ones are written in place.
+const STAGE_LIMIT = 64 << 10;
+
 export class Publisher {
   readonly stream: string;
   readonly retention: Retention;
@@ -34,6 +44,7 @@ export class Publisher {
   #ended = false;
   readonly #sealOptions: { keepReference: boolean };
   readonly #encoder = new TableEncoder(); // keeps the schema message between batches
+  #stage = Buffer.allocUnsafe(4096);
 
   constructor(store: ObjectStore, stream: string, options?: PublisherOptions) {
     const o = check.options<PublisherOptions>(options, ['retention', 'timeoutMs', 'startSeq'], 'Publisher options');
@@ -86,17 +97,21 @@ export class Publisher {
    */
   async publish(payload: Payload): Promise<number> {
     const msg = this.#prepare(payload);
+    if (this.#tryStore(msg)) return this.#commit();
     // Polled too: a subscriber that dies holding messages back changes nothing in the store
     // until someone notices (a failed allocation reclaims dead clients).
-    const buf = this.#tryCreate(msg) ??
-      (await this.#store.waitFor(() => this.#tryCreate(msg), { timeoutMs: this.#timeoutMs, pollEveryMs: 50 }, () => this.#create(msg)));
-    return this.#commit(buf, msg);
+    await this.#store.waitFor(() => (this.#tryStore(msg) ? true : undefined), { timeoutMs: this.#timeoutMs, pollEveryMs: 50 }, () => {
+      this.#storeMessage(msg); // a last try: throws ERR_STORE_FULL
+      return true;
+    });
+    return this.#commit();
   }
 
   /** publish() that never waits: ERR_STORE_FULL when there is no room now. */
   publishSync(payload: Payload): number {
     const msg = this.#prepare(payload);
-    return this.#commit(this.#tryCreate(msg) ?? this.#create(msg), msg);
+    if (!this.#tryStore(msg)) this.#storeMessage(msg);
+    return this.#commit();
   }
 
   /** Closes the stream: subscribers finish after the last message instead of waiting. Returns the count. */
@@ -108,51 +123,59 @@ export class Publisher {
     return this.#next;
   }
 
-  #prepare(payload: Payload): { size: number; meta: Uint8Array; write: (buf: Buffer) => void } {
+  #prepare(payload: Payload): Message {
     if (this.#ended) throw new StoreError('ERR_INVALID_ARGUMENT', `stream '${this.stream}' has ended`);
-    if (payload instanceof Uint8Array) {
-      return { size: payload.length, meta: this.#dataMeta.bytes, write: (buf) => buf.set(payload) };
-    }
-    let enc: EncodedTable;
+    if (payload instanceof Uint8Array) return { meta: this.#dataMeta.bytes, bytes: payload, table: null };
+    let table: EncodedTable;
     try {
-      enc = this.#encoder.encode(payload);
+      table = this.#encoder.encode(payload);
     } catch (err) {
       throw invalidArgument(`publish takes bytes or an Arrow Table/RecordBatch: ${(err as Error).message}`);
     }
-    return { size: enc.byteLength, meta: this.#dataMeta.arrow, write: (buf) => enc.writeInto(buf) };
+    if (table.byteLength > STAGE_LIMIT) return { meta: this.#dataMeta.arrow, bytes: null, table };
+    // Small: encode into a reused buffer and put() it in one call; a writable view of shared
+    // memory costs more to make and detach than copying a few KiB twice.
+    if (this.#stage.length < table.byteLength) this.#stage = Buffer.allocUnsafe(Math.max(table.byteLength, 2 * this.#stage.length));
+    const bytes = this.#stage.subarray(0, table.byteLength);
+    table.writeInto(bytes);
+    return { meta: this.#dataMeta.arrow, bytes, table: null };
   }
 
-  /** The object for the next message, or undefined while the store is full. */
-  #tryCreate(msg: { size: number; meta: Uint8Array }): Buffer | undefined {
+  /** Stores the next message; false while a lossless store is full. */
+  #tryStore(msg: Message): boolean {
     if (this.retention === 'lossless') this.#deletePassed();
     try {
-      return this.#create(msg);
+      this.#storeMessage(msg);
+      return true;
     } catch (err) {
       if (!(err instanceof StoreError) || err.code !== 'ERR_STORE_FULL') throw err;
     }
-    if (this.retention === 'evict') {
-      // The store may have eviction 'none': make room ourselves, the producer never waits.
-      this.#store.evict(msg.size + msg.meta.length);
-      return this.#create(msg);
+    if (this.retention === 'lossless') return false;
+    // The store may have eviction 'none': make room ourselves, the producer never waits.
+    this.#store.evict((msg.bytes?.length ?? msg.table!.byteLength) + msg.meta.length);
+    this.#storeMessage(msg);
+    return true;
+  }
+
+  /** Creates, fills and seals the next message's object (ERR_STORE_FULL if there is no room). */
+  #storeMessage(msg: Message): void {
+    const id = this.#id(this.#next);
+    if (msg.bytes !== null) {
+      this.#store.put(id, msg.bytes, msg.meta, this.#sealOptions);
+      return;
     }
-    return undefined;
-  }
-
-  #create(msg: { size: number; meta: Uint8Array }): Buffer {
-    return this.#store.create(this.#id(this.#next), msg.size, msg.meta);
-  }
-
-  #commit(buf: Buffer, msg: { write: (buf: Buffer) => void }): number {
-    const seq = this.#next;
-    const id = this.#id(seq);
+    const buf = this.#store.create(id, msg.table!.byteLength, msg.meta);
     try {
-      msg.write(buf);
+      msg.table!.writeInto(buf); // one copy: column buffers -> shared memory
     } catch (err) {
       this.#store.abort(id);
       throw err;
     }
     this.#store.seal(id, this.#sealOptions);
-    this.#next = seq + 1;
+  }
+
+  #commit(): number {
+    const seq = this.#next++;
     // After the seal: a subscriber that finds seq missing while head > seq knows it was lost.
     // No wake-up needed, the seal already woke everyone.
     this.#store.setCursor(this.#cursors.head, this.#next, { notify: false });
