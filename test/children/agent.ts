@@ -65,7 +65,7 @@ async function run(c: Cmd): Promise<unknown> {
   switch (c.op) {
     case 'put': {
       const data = fill(c.size, c);
-      store.put(id(c.hex), data, meta(c));
+      store.put(id(c.hex), data, meta(c), { keepReference: c.keep === true });
       return null;
     }
     case 'putMany': {

@@ -1,0 +1,52 @@
+// The copying calls: put (create + copy + seal in one call, optionally keeping a reference)
+// and read (get + copy + release).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ObjectId } from '../src/object-id.js';
+import { Agent } from './helpers/child.js';
+import { tempStore, throwsCode } from './helpers/store.js';
+
+test('read copies the data, holds nothing afterwards, and refuses a target that is too small', (t) => {
+  const { store } = tempStore(t);
+  const id = ObjectId.random();
+  store.put(id, Buffer.from('hello world'), Buffer.from('m'));
+  const target = Buffer.alloc(16);
+  assert.equal(store.read(id, target), 11);
+  assert.equal(target.subarray(0, 11).toString(), 'hello world');
+  assert.equal(store.list()[0].holders, 0);
+  throwsCode(() => store.read(id, Buffer.alloc(4)), 'ERR_INVALID_ARGUMENT');
+  assert.equal(store.list()[0].holders, 0, 'a refused read still releases');
+  assert.equal(store.read(ObjectId.random(), target), null);
+  // A view held in this process keeps its reference through a read.
+  const obj = store.get(id)!;
+  assert.equal(store.read(id, target), 11);
+  assert.equal(store.list()[0].holders, 1);
+  assert.equal(obj.data.toString(), 'hello world');
+  obj.release();
+  assert.equal(store.list()[0].holders, 0);
+});
+
+test('put with keepReference pins the object against eviction until release(id)', (t) => {
+  const { store } = tempStore(t, { capacity: 64 * 4, maxObjects: 16 });
+  const pinned = ObjectId.random();
+  store.put(pinned, Buffer.alloc(64, 1), null, { keepReference: true });
+  assert.equal(store.list()[0].holders, 1);
+  assert.equal(store.evict(1 << 20), 0, 'a pinned object is not evicted');
+  // A view of it released in this process does not drop the pin.
+  store.get(pinned)!.release();
+  assert.equal(store.evict(1 << 20), 0);
+  store.release(pinned);
+  assert.equal(store.evict(1 << 20), 64);
+  assert.equal(store.contains(pinned), false);
+});
+
+test('a pin dies with its process', { timeout: 30_000 }, async (t) => {
+  const { store, name } = tempStore(t, { capacity: 64 * 4, maxObjects: 16 });
+  const other = await Agent.start(t, name);
+  const id = ObjectId.random();
+  await other.call('put', { hex: id.toHex(), size: 64, fill: 2, keep: true });
+  assert.equal(store.evict(64), 0, 'pinned by the other process');
+  await other.kill();
+  store.stats(); // reclaims the dead client and its pin
+  assert.equal(store.evict(64), 64);
+});
