@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { STORE_ERROR_CODES, StoreError, type StoreErrorCode } from './errors.js';
+import type { StoreStats } from './store.js';
 
 export interface NativeObjectInfo {
   id: Buffer;
@@ -20,28 +21,6 @@ export interface NativeClientInfo {
   self: boolean;
 }
 
-export interface NativeStats {
-  capacity: number;
-  usedBytes: number;
-  largestFree: number;
-  freeExtents: number;
-  objects: number;
-  sealed: number;
-  deleting: number;
-  clients: number;
-  maxObjects: number;
-  maxClients: number;
-  evictions: number;
-  evictedBytes: number;
-  creates: number;
-  seals: number;
-  deletes: number;
-  aborts: number;
-  repairs: number;
-  reclaimedClients: number;
-  notifications: number;
-  eviction: 'lru' | 'none';
-}
 
 export interface NativeEvent {
   seq: number;
@@ -65,7 +44,7 @@ export interface NativeStore {
   evict(bytes: number): number;
   list(): NativeObjectInfo[];
   clients(): NativeClientInfo[];
-  stats(): NativeStats;
+  stats(): StoreStats;
   setCursor(name: string, value: number, notify?: boolean): void;
   clearCursor(name: string): void;
   cursorValues(name: string): number[];

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ObjectId } from '../src/object-id.js';
 import { spawnChild, type ChildHandle } from './helpers/child.js';
-import { tempStore } from './helpers/store.js';
+import type { ObjectStore } from '../src/store.js';
+import { eventually, tempStore } from './helpers/store.js';
 import { checksumOf } from './helpers/stream.js';
 
 interface SubResult {
@@ -18,6 +19,32 @@ interface SubResult {
 async function result<T>(h: ChildHandle, key: string, timeoutMs = 60_000): Promise<T> {
   const line = await h.waitForLine((l) => l.startsWith(`{"${key}"`), timeoutMs);
   return JSON.parse(line) as T;
+}
+
+/** Ids of every object deleted (or evicted) from now on, complete once stop() resolves. */
+function watchDeletions(store: ObjectStore): { stop: () => Promise<Set<string>> } {
+  const deleted = new Set<string>();
+  const start = store.stats().notifications;
+  let read = 0;
+  const ac = new AbortController();
+  const watching = (async () => {
+    try {
+      for await (const ev of store.notifications({ signal: ac.signal })) {
+        read += ev.type === 'missed' ? ev.count : 1;
+        if (ev.type === 'deleted') deleted.add(ev.id.toHex());
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return {
+    async stop() {
+      assert.ok(await eventually(() => read >= store.stats().notifications - start), 'the reader caught up');
+      ac.abort();
+      await watching;
+      return deleted;
+    },
+  };
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
@@ -51,25 +78,15 @@ test('lossless: 100k messages reach 3 subscribers of different speeds, each exac
 test('evict: a subscriber that starts late is told exactly the seqs that were evicted', { timeout: 60_000 }, async (t) => {
   const N = 3000;
   const { store, name } = tempStore(t, { capacity: 64 * 500, maxObjects: 4096, notificationCapacity: 8192 });
-  const deleted = new Set<string>();
-  const ac = new AbortController();
-  const watching = (async () => {
-    try {
-      for await (const ev of store.notifications({ signal: ac.signal })) if (ev.type === 'deleted') deleted.add(ev.id.toHex());
-    } catch {
-      // aborted
-    }
-  })();
+  const deletions = watchDeletions(store);
   const pub = spawnChild(t, 'stream-peer', ['publish', name, 'ev', String(N), 'evict']);
   await result(pub, 'published');
-  await new Promise((r) => setTimeout(r, 50)); // let the notification reader catch up
+  const deleted = await deletions.stop();
   const present = range(0, N).filter((s) => store.contains(ObjectId.forStream('ev', s)));
   assert.ok(present.length > 0 && present.length < N, `some but not all survived (${present.length})`);
 
   const sub = spawnChild(t, 'stream-peer', ['subscribe', name, 'ev', '0', '0', 'seqs']);
   const r = await result<SubResult>(sub, 'received');
-  ac.abort();
-  await watching;
   assert.deepEqual(r.seqs, present);
   const lost = r.lost.flatMap((l) => range(l.from, l.to));
   const evicted = range(0, N).filter((s) => deleted.has(ObjectId.forStream('ev', s).toHex()));
@@ -81,22 +98,13 @@ test('evict: a subscriber that starts late is told exactly the seqs that were ev
 test('evict: a slow subscriber running alongside loses only evicted seqs and never stalls the producer', { timeout: 60_000 }, async (t) => {
   const N = 20_000;
   const { store, name } = tempStore(t, { capacity: 64 * 256, maxObjects: 4096, notificationCapacity: 1 << 16 });
-  const deleted = new Set<string>();
-  const ac = new AbortController();
-  const watching = (async () => {
-    try {
-      for await (const ev of store.notifications({ signal: ac.signal })) if (ev.type === 'deleted') deleted.add(ev.id.toHex());
-    } catch {
-      // aborted
-    }
-  })();
+  const deletions = watchDeletions(store);
   const sub = spawnChild(t, 'stream-peer', ['subscribe', name, 'ev2', '100', '3', 'seqs']);
   await sub.waitForLine('{"ready":true}');
   const pub = spawnChild(t, 'stream-peer', ['publish', name, 'ev2', String(N), 'evict']);
   await result(pub, 'published');
   const r = await result<SubResult>(sub, 'received');
-  ac.abort();
-  await watching;
+  const deleted = await deletions.stop();
   assert.equal(r.inOrder, true);
   const lost = r.lost.flatMap((l) => range(l.from, l.to));
   assert.ok(lost.length > 0, 'the slow subscriber fell behind');
