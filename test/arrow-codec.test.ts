@@ -201,7 +201,7 @@ test('TableEncoder caches the schema message, strictly', () => {
     const t = xyBatch(10 + i, 100 + i); // a new Schema object every time, same content
     assert.ok(Buffer.from(enc.encode(t).toUint8Array()).equals(tableToIPC(t, 'stream')));
   }
-  assert.deepEqual(enc.stats, { encodes: 50, schemaEncodes: 1 });
+  assert.deepEqual(enc.stats, { encodes: 50, schemaEncodes: 1, layoutHits: 0 });
   // Each of these differs from the previous one in what the schema message encodes; some of
   // the differences are invisible to apache-arrow's compareSchemas (metadata, Decimal scale).
   const changes: Table[] = [
@@ -224,6 +224,24 @@ test('TableEncoder caches the schema message, strictly', () => {
   // back to the same schema: cached again
   enc.encode(nullableBatch(9, 2));
   assert.equal(enc.stats.schemaEncodes, expected);
+});
+
+test('batches of the previous shape reuse its message layout, byte for byte', () => {
+  const enc = new TableEncoder();
+  const check = (t: Table) => assert.ok(Buffer.from(enc.encode(t).toUint8Array()).equals(tableToIPC(t, 'stream')));
+  for (let i = 0; i < 20; i++) check(xyBatch(64, i)); // same shape, new values every time
+  assert.equal(enc.stats.layoutHits, 19);
+  check(xyBatch(65, 99)); // another row count: the writer again
+  assert.equal(enc.stats.layoutHits, 19);
+  check(xyBatch(65, 100));
+  assert.equal(enc.stats.layoutHits, 20);
+  check(xyBatch(65, 101, ['x', 'z'])); // another schema
+  check(nullableBatch(65, 1)); // nulls: never from a layout
+  check(nullableBatch(65, 2));
+  assert.equal(enc.stats.layoutHits, 20);
+  const sliced = xyBatch(200, 5).slice(10, 75); // an offset into the columns
+  check(sliced);
+  check(xyBatch(200, 6).slice(20, 85));
 });
 
 // ---- decoding ---------------------------------------------------------------------------

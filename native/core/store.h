@@ -158,6 +158,7 @@ class Store {
   ObjectEntry& entry_at(uint32_t i) const;
   ObjectView view_of(uint32_t entry) const;
   void publish_change();
+  bool spin_for_change(uint32_t seen) const;  // true if change_seq moved within the spin
 
   std::string name_;
   UniqueFd fd_;

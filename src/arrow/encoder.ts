@@ -53,6 +53,8 @@ export interface TableEncoderStats {
   encodes: number;
   /** Schema messages built (the rest came from the cache). */
   schemaEncodes: number;
+  /** Tables encoded from the previous table's message layout (see TableEncoder). */
+  layoutHits: number;
 }
 
 class EncodedStream implements EncodedTable {
@@ -143,13 +145,46 @@ function frameSchemaMessage(schema: Schema): Uint8Array {
 }
 
 /**
+ * The pieces of a stream of one record batch whose columns are all fixed-width numbers with no
+ * nulls. For such a batch the messages depend only on the schema and the row count, so the
+ * next batch of the same shape is encoded by swapping in its column buffers.
+ */
+interface Layout {
+  schema: Schema;
+  numRows: number;
+  pieces: readonly Uint8Array[];
+  /** pieces[columnPieces[i]] is column i's values. */
+  columnPieces: readonly number[];
+  byteLength: number;
+}
+
+/** Column i's values as bytes, if every column is a null-free Int or Float; else null. */
+function plainColumns(t: Table): Uint8Array[] | null {
+  if (t.batches.length !== 1) return null;
+  const children = t.batches[0].data.children;
+  const out: Uint8Array[] = [];
+  for (const d of children) {
+    if (d.nullCount !== 0 || !(DataType.isFloat(d.type) || DataType.isInt(d.type))) return null;
+    const v = d.values as unknown;
+    // Anything unusual (a released column among them) takes the writer's path, which checks.
+    if (!ArrayBuffer.isView(v) || isDetached(v) || !('BYTES_PER_ELEMENT' in v)) return null;
+    const stride = (v.BYTES_PER_ELEMENT as number) * (d.stride ?? 1);
+    out.push(new Uint8Array(v.buffer, v.byteOffset + d.offset * stride, d.length * stride));
+  }
+  return out;
+}
+
+/**
  * Encodes tables into Arrow IPC streams (see encodeTable), caching the schema message between
- * calls: reuse one encoder for a stream of batches that share a schema.
+ * calls: reuse one encoder for a stream of batches that share a schema. Batches of plain
+ * numeric columns that keep the previous one's shape skip apache-arrow's writer altogether
+ * (the cost of a small batch is otherwise almost all flatbuffer building).
  */
 export class TableEncoder {
   #schema: Schema | null = null;
   #message: Uint8Array | null = null;
-  readonly #stats: TableEncoderStats = { encodes: 0, schemaEncodes: 0 };
+  #layout: Layout | null = null;
+  readonly #stats: TableEncoderStats = { encodes: 0, schemaEncodes: 0, layoutHits: 0 };
 
   /** Gathers the stream's pieces (by reference) and its exact size; copies nothing. */
   encode(table: Table | RecordBatch): EncodedTable {
@@ -162,6 +197,9 @@ export class TableEncoder {
           ' (it must come from the same apache-arrow module that shmstore imports)',
       );
     }
+    const columns = plainColumns(t);
+    const fast = columns === null ? null : this.#fromLayout(t, columns);
+    if (fast !== null) return fast;
     checkAttached(t);
     const writer = new PieceWriter((schema) => this.#schemaMessageFor(schema));
     try {
@@ -172,7 +210,23 @@ export class TableEncoder {
       throw new StoreError('ERR_INVALID_ARGUMENT', `cannot encode the table as an Arrow IPC stream: ${why}`, { cause: err });
     }
     this.#stats.encodes++;
+    this.#layout = columns === null ? null : layoutOf(t, columns, writer.pieces, writer.byteLength);
     return new EncodedStream(writer.pieces, writer.byteLength);
+  }
+
+  #fromLayout(t: Table, columns: Uint8Array[]): EncodedTable | null {
+    const l = this.#layout;
+    if (l === null || t.numRows !== l.numRows || t.numRows === 0 || columns.length !== l.columnPieces.length) return null;
+    if (!sameSchema(t.schema, l.schema)) return null;
+    const pieces = l.pieces.slice();
+    for (let i = 0; i < columns.length; i++) {
+      // A detached (released) column reads as 0 bytes: no match, and the writer path refuses it.
+      if (columns[i].byteLength !== pieces[l.columnPieces[i]].byteLength) return null;
+      pieces[l.columnPieces[i]] = columns[i];
+    }
+    this.#stats.encodes++;
+    this.#stats.layoutHits++;
+    return new EncodedStream(pieces, l.byteLength);
   }
 
   get stats(): Readonly<TableEncoderStats> {
@@ -190,6 +244,20 @@ export class TableEncoder {
     this.#message = message;
     return message;
   }
+}
+
+/** Where the writer put each column's values, if it put every one as a piece of its own. */
+function layoutOf(t: Table, columns: Uint8Array[], pieces: readonly Uint8Array[], byteLength: number): Layout | null {
+  const columnPieces: number[] = [];
+  for (const c of columns) {
+    if (c.byteLength === 0) return null;
+    const at = pieces.findIndex(
+      (p, i) => p.buffer === c.buffer && p.byteOffset === c.byteOffset && p.byteLength === c.byteLength && !columnPieces.includes(i),
+    );
+    if (at < 0) return null;
+    columnPieces.push(at);
+  }
+  return { schema: t.schema, numRows: t.numRows, pieces, columnPieces, byteLength };
 }
 
 const defaultEncoder = new TableEncoder();
