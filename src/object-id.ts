@@ -53,7 +53,18 @@ export class ObjectId {
     }
     const bytes = new Uint8Array(ID_SIZE);
     bytes.set(prefix, 0);
-    new DataView(bytes.buffer).setBigUint64(12, BigInt(seq), false);
+    // seq as a big-endian u64 (a safe integer: the high word fits in 21 bits); no BigInt, it
+    // is on every message's path.
+    const hi = Math.floor(seq / 0x1_0000_0000);
+    const lo = seq >>> 0;
+    bytes[12] = hi >>> 24;
+    bytes[13] = (hi >>> 16) & 255;
+    bytes[14] = (hi >>> 8) & 255;
+    bytes[15] = hi & 255;
+    bytes[16] = lo >>> 24;
+    bytes[17] = (lo >>> 16) & 255;
+    bytes[18] = (lo >>> 8) & 255;
+    bytes[19] = lo & 255;
     return new ObjectId(bytes);
   }
 
