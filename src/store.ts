@@ -227,9 +227,10 @@ export class ObjectStore implements Disposable {
   }
 
   /**
-   * Copies the sealed object's data into `target` and returns its size, or null if it is not
-   * sealed by the timeout (as in get). ERR_INVALID_ARGUMENT if `target` is too small. The
-   * object is held only while copying: for small objects, where a view costs more than a copy.
+   * Copies the sealed object's data into `target` if it fits, and returns the data's size (so a
+   * result larger than `target.length` means nothing was copied), or null if the object is not
+   * sealed by the timeout (as in get). The object is held only while copying: for small
+   * objects, where a shared view costs more than a copy.
    */
   read(id: ObjectId, target: Uint8Array, options?: GetOptions): number | null {
     const idb = idBytes(id);
