@@ -65,7 +65,7 @@ function start(label: string, args: string[], onLine: (c: Child, msg: Record<str
   return child;
 }
 
-export async function runDemo(cfg: DemoConfig, opts: { tty: boolean; log: (s: string) => void }): Promise<DemoReport> {
+export async function runDemo(cfg: DemoConfig, opts: { tty: boolean }): Promise<DemoReport> {
   const storeName = `shmstore-demo-${process.pid}`;
   const batches = Math.ceil(cfg.rows / cfg.batch);
   const failures: string[] = [];
@@ -87,7 +87,10 @@ export async function runDemo(cfg: DemoConfig, opts: { tty: boolean; log: (s: st
     const common = [flag('store', storeName), flag('stream', 'demo'), flag('timeout', cfg.timeoutMs)];
     const onLine = (c: Child, msg: Record<string, unknown>) => {
       if (msg.event === 'progress') c.progress = Number(msg.count);
-      else if (msg.event === 'result') c.result = msg.result as ProduceResult | ConsumeResult;
+      else if (msg.event === 'result') {
+        c.result = msg.result as ProduceResult | ConsumeResult;
+        c.progress = c.result.messages; // progress lines are throttled: the last may be missing
+      }
     };
     for (let i = 0; i < cfg.consumers; i++) {
       const slow = i === cfg.consumers - 1 && cfg.slowMs > 0 ? [flag('delay', cfg.slowMs)] : [];

@@ -151,7 +151,7 @@ async function main(argv: string[]): Promise<number> {
           timeoutMs,
           modelArgs,
         },
-        { tty: !json && process.stdout.isTTY === true, log: (s) => process.stdout.write(`${s}\n`) },
+        { tty: !json && process.stdout.isTTY === true },
       );
       process.stdout.write(json ? `${JSON.stringify(report, null, 2)}\n` : `${formatReport(report)}\n`);
       return report.failures.length === 0 ? 0 : 1;
