@@ -79,6 +79,26 @@ test('Ctrl-C stops every child and unlinks the segment', { timeout: 60_000 }, as
   assert.equal(existsSync(`/dev/shm/shmstore-demo-${demoPid}`), false);
 });
 
+test('a crashed child stops the others and the segment is unlinked', { timeout: 60_000 }, async () => {
+  let demoPid = 0;
+  const kids = new Set<number>();
+  const done = run(['demo', '--json', '--rows', '100000', '--batch', '100', '--slow', '20'], (pid) => {
+    demoPid = pid;
+  });
+  for (let i = 0; i < 200 && kids.size < 4; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    for (const k of childrenOf(demoPid)) kids.add(k);
+  }
+  assert.equal(kids.size, 4);
+  process.kill([...kids][0], 'SIGKILL'); // the first consumer
+  const { code, stdout } = await done;
+  assert.equal(code, 1);
+  const report = JSON.parse(stdout) as DemoReport;
+  assert.ok(report.failures.some((f) => /exited with/.test(f)), JSON.stringify(report.failures));
+  for (const k of kids) assert.equal(alive(k), false, `child ${k} is gone`);
+  assert.equal(existsSync(`/dev/shm/shmstore-demo-${demoPid}`), false);
+});
+
 test('bad options are usage errors (exit 2) and start nothing', async () => {
   const r = await run(['demo', '--consumers', '0']);
   assert.equal(r.code, 2);
