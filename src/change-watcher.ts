@@ -23,6 +23,7 @@ export class ChangeWatcher {
   /** check() polls and returns true once the wait is over; cancel() rejects it. */
   private readonly pending = new Map<() => boolean, (err: StoreError) => void>();
   private watching = false;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly native: NativeStore) {}
 
@@ -102,16 +103,30 @@ export class ChangeWatcher {
       this.native.watch((seq) => this.onChange(seq));
       this.watching = true;
     }
-    if (this.pending.size === 1) this.native.setWaiting(true, seen);
+    if (this.idleTimer !== undefined) {
+      // Still active from the previous wait: no toggle (each costs syscalls and a thread hop).
+      // Its thread reports every change after the one JS last saw, so nothing is missed.
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    } else if (this.pending.size === 1) {
+      this.native.setWaiting(true, seen);
+    }
   }
 
   private remove(check: () => boolean): void {
-    if (this.pending.delete(check) && this.pending.size === 0) {
-      try {
-        this.native.setWaiting(false, 0);
-      } catch {
-        // closed: the waiter is already gone
-      }
+    if (this.pending.delete(check) && this.pending.size === 0 && this.idleTimer === undefined) {
+      // A stream reader waits again right after each message: stay active a moment. The
+      // waiter keeps the process alive meanwhile, so the timer need not.
+      this.idleTimer = setTimeout(() => {
+        this.idleTimer = undefined;
+        if (this.pending.size > 0) return;
+        try {
+          this.native.setWaiting(false, 0);
+        } catch {
+          // closed: the waiter is already gone
+        }
+      }, IDLE_MS);
+      this.idleTimer.unref();
     }
   }
 
@@ -121,6 +136,8 @@ export class ChangeWatcher {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** How long the waiter thread stays active after the last pending wait ends. */
+const IDLE_MS = 20;
 
 function aborted(signal: AbortSignal | undefined): StoreError {
   return new StoreError('ERR_ABORTED', 'the wait was aborted', { cause: signal?.reason });

@@ -4,6 +4,8 @@
 //               deleted in bulk, untimed, so the store does not fill)
 //   cycle+del   the same with delete(id) inside the loop
 //   put         put(id, 64 B) + get + release + delete
+//   copy        put(id, 64 B) + read(id, target) + delete: create, seal, get and release with
+//               no view (put copies in, read copies out and releases)
 // and one pass of each operation alone (create+write, seal, contains, get, release, delete)
 // for the per-operation cost; N objects (and, for get, N views) are alive at once there.
 //   node raw.js --config '{"store": NAME, "objects": N, "repeats": R}'
@@ -61,6 +63,16 @@ childMain(async () => {
       store.delete(id);
     }
   };
+  const target = Buffer.alloc(64);
+  const copyCycle = () => {
+    for (let i = 0; i < n; i++) {
+      const id = ids[i];
+      store.put(id, payload);
+      if (store.read(id, target) !== 64) throw new Error('read: wrong size');
+      sink += target[0];
+      store.delete(id);
+    }
+  };
   const time = (fn: () => void): number => {
     const t0 = process.hrtime.bigint();
     fn();
@@ -72,8 +84,9 @@ childMain(async () => {
   deleteAll();
   cycleDelete();
   putCycle();
+  copyCycle();
 
-  const lines: Record<string, number[]> = { cycle: [], cycleDelete: [], put: [], bulkDelete: [] };
+  const lines: Record<string, number[]> = { cycle: [], cycleDelete: [], put: [], copy: [], bulkDelete: [] };
   const ops: Record<string, number[]> = { 'create+write': [], seal: [], contains: [], get: [], release: [], delete: [] };
   const held: (StoredObject | null)[] = new Array(n).fill(null);
   for (let r = 0; r < cfg.repeats; r++) {
@@ -81,6 +94,7 @@ childMain(async () => {
     lines.bulkDelete.push(n / time(deleteAll));
     lines.cycleDelete.push(n / time(cycleDelete));
     lines.put.push(n / time(putCycle));
+    lines.copy.push(n / time(copyCycle));
     // Each operation alone, over all N objects.
     ops['create+write'].push(
       n / time(() => {

@@ -7,7 +7,7 @@ export interface RawResult {
   objects: number;
   repeats: number;
   /** Cycles per second, one entry per repeat. */
-  perSecond: Record<'cycle' | 'cycleDelete' | 'put' | 'bulkDelete', number[]>;
+  perSecond: Record<'cycle' | 'cycleDelete' | 'put' | 'copy' | 'bulkDelete', number[]>;
   opsPerSecond: Record<string, number[]>;
   summary: Record<string, Summary>;
   opsSummary: Record<string, Summary>;
