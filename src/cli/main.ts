@@ -15,6 +15,7 @@ Usage:
   shmstore demo [options]            store + 1 producer + N consumers (separate processes)
   shmstore produce --store NAME [options]
   shmstore consume --store NAME [options]
+  shmstore bench [options]           the benchmark (shmstore bench --help)
   shmstore create NAME [--store-size 64M] [--eviction lru|none] [--max-objects N]
   shmstore ls                        stores in /dev/shm
   shmstore stat NAME                 usage, counters, attached clients
@@ -113,12 +114,21 @@ function reporter(json: boolean, label: string): (count: number) => void {
   };
 }
 
+/** `shmstore bench`: the benchmark parses its own options; it ships in dist/scripts/bench. */
+async function runBench(argv: string[]): Promise<number> {
+  const bench = (await import(new URL('../../scripts/bench/main.js', import.meta.url).href)) as {
+    runBenchCli(argv: string[]): Promise<number>;
+  };
+  return bench.runBenchCli(argv);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
     process.stdout.write(HELP);
     return command === undefined ? 2 : 0;
   }
+  if (command === 'bench') return runBench(rest);
   const { flags, positionals } = parse(rest, OPTIONS);
   if (flags.help) {
     process.stdout.write(HELP);
