@@ -3,8 +3,10 @@
 import { invalidArgument } from './errors.js';
 import { describe } from './object-id.js';
 
+const NO_OPTIONS = Object.freeze({});
+
 export function options<T extends object>(value: unknown, allowed: readonly string[], what: string): Partial<T> {
-  if (value === undefined) return {};
+  if (value === undefined) return NO_OPTIONS; // shared: no allocation on hot paths
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw invalidArgument(`${what} must be an object, got ${describe(value)}`);
   }
