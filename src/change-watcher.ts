@@ -120,8 +120,11 @@ export class ChangeWatcher {
       this.idleTimer = setTimeout(() => {
         this.idleTimer = undefined;
         if (this.pending.size > 0) return;
+        // Stop the thread: its thread-safe function holds onChange, and through it this store,
+        // which could then never be collected (nor its client slot freed) if the app drops it.
+        this.watching = false;
         try {
-          this.native.setWaiting(false, 0);
+          this.native.unwatch();
         } catch {
           // closed: the waiter is already gone
         }

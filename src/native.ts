@@ -52,6 +52,7 @@ export interface NativeStore {
   readEvents(from: number, max: number): { events: NativeEvent[]; missed: number };
   changeSeq(): number;
   watch(onChange: (seq: number) => void): void;
+  unwatch(): void;
   setWaiting(active: boolean, seenSeq: number): void;
   parkInLockForTest(): never;
 }

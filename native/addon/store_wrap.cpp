@@ -87,6 +87,7 @@ Napi::Function StoreWrap::Init(Napi::Env env) {
                          InstanceMethod<&StoreWrap::JS_readEvents>("readEvents"),
                          InstanceMethod<&StoreWrap::JS_changeSeq>("changeSeq"),
                          InstanceMethod<&StoreWrap::JS_watch>("watch"),
+                         InstanceMethod<&StoreWrap::JS_unwatch>("unwatch"),
                          InstanceMethod<&StoreWrap::JS_setWaiting>("setWaiting"),
                          InstanceMethod<&StoreWrap::JS_parkInLockForTest>("parkInLockForTest"),
                      });
@@ -537,6 +538,17 @@ Napi::Value StoreWrap::JS_watch(const Napi::CallbackInfo& info) {
     if (!info[0].IsFunction()) { throw_invalid(env, "watch(onChange): a function is required"); return env.Undefined(); }
     Store& s = store(env);
     if (!waiter_) waiter_ = std::make_unique<Waiter>(env, s, info[0].As<Napi::Function>());
+    return env.Undefined();
+  });
+}
+
+// unwatch(): stops the waiter thread and releases its thread-safe function, whose reference
+// to onChange would otherwise keep this store reachable (and attached) forever.
+Napi::Value StoreWrap::JS_unwatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (waiter_) waiter_->stop();
+    waiter_.reset();
     return env.Undefined();
   });
 }

@@ -1,6 +1,7 @@
 #include "waiter.h"
 
 #include <atomic>
+#include <chrono>
 #include <exception>
 
 #include "futex.h"
@@ -92,7 +93,9 @@ void Waiter::run() {
       };
       if (tsfn_.NonBlockingCall(call) != napi_ok) return;  // closing
     } catch (const std::exception&) {
-      return;  // a broken segment: pending waits end by their timeouts on the JS side
+      // Nothing here should throw (the futex calls do not); if something does, keep serving
+      // the pending waits rather than strand them: a thread that exits never wakes JS again.
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
 }

@@ -17,8 +17,6 @@ namespace shmstore {
 
 namespace {
 
-constexpr uint32_t kSlotFree = 0, kSlotLive = 1;
-
 flock slot_lock(uint32_t slot, short type) {
   flock fl{};
   fl.l_type = type;
@@ -27,8 +25,6 @@ flock slot_lock(uint32_t slot, short type) {
   fl.l_len = 1;
   return fl;
 }
-
-bool has_holder(const ObjectEntry& e) { return (e.holders[0] | e.holders[1]) != 0; }
 
 uint64_t unix_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(

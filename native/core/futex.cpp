@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
 
@@ -48,19 +49,19 @@ constexpr uint32_t kFutex2SizeU32 = 0x02, kFutex2Private = 128;
 }  // namespace
 
 void wait_either(uint32_t* shared, uint32_t shared_expected, uint32_t* local, uint32_t local_expected) {
-  static bool has_waitv = true;  // a kernel without it says ENOSYS once; then poll
-  if (has_waitv) {
+  // A kernel (or a seccomp filter) without futex_waitv says so once; then poll `local`.
+  static std::atomic<bool> has_waitv{true};
+  if (has_waitv.load(std::memory_order_relaxed)) {
     WaitV v[2] = {{shared_expected, reinterpret_cast<uint64_t>(shared), kFutex2SizeU32, 0},
                   {local_expected, reinterpret_cast<uint64_t>(local), kFutex2SizeU32 | kFutex2Private, 0}};
     if (::syscall(SYS_futex_waitv, v, 2, 0, nullptr, CLOCK_MONOTONIC) >= 0) return;
-    if (errno != ENOSYS) {
-      if (errno == EAGAIN || errno == EINTR) return;  // a word already differs
-      fail_errno("futex_waitv", errno);
-    }
-    has_waitv = false;
+    if (errno == EAGAIN || errno == EINTR) return;  // a word already differs, or a signal
+    has_waitv.store(false, std::memory_order_relaxed);
   }
   const timespec poll = deadline_after_ns(10'000'000);
-  wait(shared, shared_expected, &poll);
+  const long rc = ::syscall(SYS_futex, shared, FUTEX_WAIT_BITSET, shared_expected, &poll, nullptr,
+                            FUTEX_BITSET_MATCH_ANY);
+  (void)rc;  // woken, timed out or the word moved: the caller looks again either way
 }
 
 int64_t monotonic_ns() {

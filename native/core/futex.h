@@ -13,7 +13,7 @@ bool wait(uint32_t* word, uint32_t expected, const timespec* deadline);
 
 // Sleeps while *shared == shared_expected and *local == local_expected: `shared` lives in the
 // segment, `local` in this process (futex_waitv, Linux 5.16+; older kernels get a 10 ms poll
-// of `local`). Returns when either may have changed.
+// of `local`). Returns when either may have changed; never throws.
 void wait_either(uint32_t* shared, uint32_t shared_expected, uint32_t* local, uint32_t local_expected);
 
 // Wakes every waiter on a shared word / on a process-local word.

@@ -27,6 +27,8 @@ inline constexpr uint32_t kMaxObjectsLimit = 1u << 24;
 inline constexpr uint32_t kCursorsPerClient = 8;
 inline constexpr uint32_t kNoSlot = 0xffff'ffffu;
 
+inline constexpr uint32_t kSlotFree = 0, kSlotLive = 1;  // ClientSlot::state
+
 enum class ObjectState : uint32_t { Free = 0, Created = 1, Sealed = 2, Deleting = 3 };
 enum class Eviction : uint32_t { None = 0, Lru = 1 };
 enum class EventType : uint32_t { Sealed = 1, Deleted = 2 };
@@ -135,6 +137,8 @@ struct NotifyEvent {
 };
 
 static_assert(sizeof(ObjectEntry) == 88);
+
+inline bool has_holder(const ObjectEntry& e) { return (e.holders[0] | e.holders[1]) != 0; }
 static_assert(sizeof(NotifyEvent) == 32);
 static_assert(sizeof(ClientSlot) % 64 == 0);
 static_assert(alignof(SegmentHeader) == 64);

@@ -17,9 +17,21 @@ class Store::Locked {
     const int rc = pthread_mutex_lock(&s_.hdr_->mutex);
     if (rc == EOWNERDEAD) {
       // The previous holder died inside a critical section: tables may be half-updated.
-      s_.repair_locked();
+      try {
+        s_.repair_locked();
+      } catch (...) {
+        // Unlocking without pthread_mutex_consistent makes the lock unrecoverable: every
+        // process then gets ERR_BAD_SEGMENT instead of waiting forever on a lock we hold.
+        pthread_mutex_unlock(&s_.hdr_->mutex);
+        throw;
+      }
       pthread_mutex_consistent(&s_.hdr_->mutex);
-      s_.reclaim_dead_clients_locked();  // most likely the one that died holding the lock
+      try {
+        s_.reclaim_dead_clients_locked();  // most likely the one that died holding the lock
+      } catch (...) {
+        pthread_mutex_unlock(&s_.hdr_->mutex);
+        throw;
+      }
     } else if (rc == ENOTRECOVERABLE) {
       fail(Errc::BadSegment, "bad segment: the store lock is unrecoverable");
     } else if (rc != 0) {

@@ -16,7 +16,6 @@ namespace shmstore {
 
 namespace {
 
-bool has_holder(const ObjectEntry& e) { return (e.holders[0] | e.holders[1]) != 0; }
 uint64_t slot_bit(uint32_t slot) { return uint64_t{1} << (slot % 64); }
 
 std::string hex(const ObjectId& id) {
@@ -54,6 +53,16 @@ ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
                                     std::to_string(capacity_) + " bytes");
   const uint64_t size = round_up(std::max<uint64_t>(data_size + metadata.size(), 1), kAlign);
   ObjectView view;
+  bool evicted = false;
+  // Evictions put deleted events in the ring: wake their readers, after the lock, even when
+  // the create fails in the end.
+  struct PublishIfEvicted {
+    Store& s;
+    const bool& evicted;
+    ~PublishIfEvicted() {
+      if (evicted) s.publish_change();
+    }
+  } publish_if_evicted{*this, evicted};
   {
     Locked lock(*this);
     if (find_locked(id) >= 0) fail(Errc::ObjectExists, "object " + hex(id) + " already exists");
@@ -70,7 +79,10 @@ ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
         reclaimed = true;
         continue;
       }
-      if (eviction_ == Eviction::Lru && evict_one_locked()) continue;
+      if (eviction_ == Eviction::Lru && evict_one_locked()) {
+        evicted = true;
+        continue;
+      }
       if (hdr_->entry_free_count == 0)
         fail(Errc::StoreFull, "store '" + name_ + "' holds its maximum of " +
                                   std::to_string(max_objects_) + " objects");
@@ -90,7 +102,8 @@ ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
     e.holders[0] = e.holders[1] = 0;
     e.creator_slot = slot_;
     e.generation += 1;
-    e.state = static_cast<uint32_t>(ObjectState::Created);  // last: repair trusts state
+    // Last, and ordered after the fields above: repair after a crash trusts state.
+    std::atomic_ref<uint32_t>(e.state).store(static_cast<uint32_t>(ObjectState::Created), std::memory_order_release);
     index_insert_locked(i);
     hdr_->objects += 1;
     hdr_->creates += 1;
@@ -103,6 +116,7 @@ ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
 
 ObjectView Store::create_object_wait(const ObjectId& id, uint64_t data_size,
                                      std::span<const uint8_t> metadata, int64_t timeout_ns) {
+  const int64_t give_up = futex::monotonic_ns() + (timeout_ns < 0 ? 0 : timeout_ns);
   const timespec deadline = futex::deadline_after_ns(timeout_ns < 0 ? 0 : timeout_ns);
   for (;;) {
     const uint32_t seen = change_seq();  // before trying, so a release in between wakes us
@@ -111,7 +125,9 @@ ObjectView Store::create_object_wait(const ObjectId& id, uint64_t data_size,
     } catch (const Error& e) {
       if (e.code() != Errc::StoreFull || timeout_ns == 0) throw;
     }
-    if (!wait_change(seen, timeout_ns < 0 ? nullptr : &deadline))
+    // A busy store changes all the time: the deadline, not a quiet futex, ends the wait.
+    if ((timeout_ns > 0 && futex::monotonic_ns() >= give_up) ||
+        !wait_change(seen, timeout_ns < 0 ? nullptr : &deadline))
       return create_object(id, data_size, metadata);  // a last try: throws StoreFull
   }
 }
@@ -166,11 +182,12 @@ std::optional<ObjectView> Store::get(const ObjectId& id) {
 }
 
 std::optional<ObjectView> Store::get_wait(const ObjectId& id, int64_t timeout_ns) {
+  const int64_t give_up = futex::monotonic_ns() + (timeout_ns < 0 ? 0 : timeout_ns);
   const timespec deadline = futex::deadline_after_ns(timeout_ns < 0 ? 0 : timeout_ns);
   for (;;) {
     const uint32_t seen = change_seq();
     if (auto v = get(id)) return v;
-    if (timeout_ns == 0) return std::nullopt;
+    if (timeout_ns == 0 || (timeout_ns > 0 && futex::monotonic_ns() >= give_up)) return std::nullopt;
     if (!wait_change(seen, timeout_ns < 0 ? nullptr : &deadline)) return get(id);
   }
 }
@@ -288,7 +305,7 @@ std::vector<ClientInfo> Store::clients() {
   reclaim_dead_clients_locked();
   std::vector<ClientInfo> out;
   for (uint32_t s = 0; s < max_clients_; ++s)
-    if (clients_[s].state == 1)
+    if (clients_[s].state == kSlotLive)
       out.push_back({s, clients_[s].pid, clients_[s].attached_unix_ms, s == slot_});
   return out;
 }
@@ -360,7 +377,7 @@ std::vector<uint64_t> Store::cursor_values(uint64_t key) {
   if (key == 0) return out;
   for (uint32_t s = 0; s < max_clients_; ++s) {
     ClientSlot& c = clients_[s];
-    if (std::atomic_ref<uint32_t>(c.state).load(std::memory_order_acquire) != 1) continue;
+    if (std::atomic_ref<uint32_t>(c.state).load(std::memory_order_acquire) != kSlotLive) continue;
     for (uint32_t k = 0; k < kCursorsPerClient; ++k)
       if (std::atomic_ref<uint64_t>(c.cursor_keys[k]).load(std::memory_order_acquire) == key)
         out.push_back(std::atomic_ref<uint64_t>(c.cursor_values[k]).load(std::memory_order_acquire));

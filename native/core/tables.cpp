@@ -2,6 +2,7 @@
 // no tombstones), the free-entry stack and the sorted free-extent list of the data region.
 // All run with the mutex held; repair_locked rebuilds all three from the object entries.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "errors.h"
@@ -144,7 +145,7 @@ void Store::free_entry_locked(uint32_t entry) {
   if (offset % kAlign != 0 || size == 0 || size % kAlign != 0 || offset > capacity_ || size > capacity_ - offset)
     fail(Errc::BadSegment, "bad segment: object entry out of bounds");
   // Free the entry first: if we die below, repair sees a Free entry and rebuilds the extents.
-  e.state = static_cast<uint32_t>(ObjectState::Free);
+  std::atomic_ref<uint32_t>(e.state).store(static_cast<uint32_t>(ObjectState::Free), std::memory_order_release);
   free_extent_locked(offset, size);
   if (hdr_->entry_free_count >= max_objects_)
     fail(Errc::BadSegment, "bad segment: free-entry stack overflow");
