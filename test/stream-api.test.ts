@@ -15,7 +15,7 @@ test('Arrow batches arrive as tables whose columns live in the message object', 
     const x = Float64Array.from({ length: 64 }, (_, i) => b * 64 + i);
     await pub.publish(makeTable({ x, y: x.map((v) => 2 * v) }));
   }
-  assert.equal(pub.end(), 5);
+  assert.equal(await pub.end(), 5);
   let seen = 0;
   for await (const msg of sub) {
     assert.equal(msg.seq, seen);
@@ -36,18 +36,20 @@ test('a message is released when the iteration moves on, and the stream ends at 
   const sub = new Subscriber(store, 's');
   const pub = new Publisher(store, 's');
   for (let i = 0; i < 3; i++) pub.publishSync(Buffer.from([i]));
-  pub.end();
+  await pub.end();
   const views: Buffer[] = [];
   for await (const msg of sub) views.push(msg.data);
   assert.deepEqual(views.map((v) => v.length), [0, 0, 0], 'every view was detached');
-  assert.equal(store.list().filter((o) => o.holders > 0).length, 0, 'no references left');
+  const held = store.list().filter((o) => o.holders > 0);
+  assert.deepEqual(held.map((o) => o.id.toHex()), [ObjectId.forStream('s', Number.MAX_SAFE_INTEGER).toHex()],
+    'only the end marker, pinned by the publisher, is held');
 });
 
 test('fromSeq skips earlier messages; a subscriber past the end finishes at once', async (t) => {
   const { store } = tempStore(t);
   const pub = new Publisher(store, 'f');
   for (let i = 0; i < 10; i++) pub.publishSync(Buffer.from([i]));
-  pub.end();
+  await pub.end();
   const got: number[] = [];
   for await (const msg of new Subscriber(store, 'f', { fromSeq: 7 })) got.push(msg.data[0]);
   assert.deepEqual(got, [7, 8, 9]);
@@ -87,7 +89,28 @@ test('lossless: publishSync gives ERR_STORE_FULL when full, publish waits until 
   assert.deepEqual(sub.lost, []);
 });
 
-test('bad arguments are ERR_INVALID_ARGUMENT', (t) => {
+test('overlapping publishes keep their order; end() and drain() wait for room in lossless', async (t) => {
+  const { store } = tempStore(t, { capacity: 64 * 4, maxObjects: 64 });
+  const sub = new Subscriber(store, 'q');
+  const pub = new Publisher(store, 'q', { retention: 'lossless', timeoutMs: 5000 });
+  // Six 60-byte messages into room for four (each takes one 64-byte unit with its metadata),
+  // plus the end marker: the later ones wait for the reader, in the order they were called.
+  const seqs = Array.from({ length: 6 }, (_, i) => pub.publish(Buffer.alloc(60, i)));
+  throwsCode(() => pub.publishSync(Buffer.alloc(60, 9)), 'ERR_INVALID_ARGUMENT');
+  const ended = pub.end();
+  const drained = pub.drain();
+  const got: number[] = [];
+  for await (const msg of sub) got.push(msg.data[0]);
+  assert.deepEqual(got, [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(await Promise.all(seqs), [0, 1, 2, 3, 4, 5]);
+  assert.equal(await ended, 6);
+  await drained;
+  assert.ok(pub.waitedMs > 0);
+  assert.deepEqual(store.list().map((o) => o.id.toHex()), [ObjectId.forStream('q', Number.MAX_SAFE_INTEGER).toHex()],
+    'drained: only the end marker is left');
+});
+
+test('bad arguments are ERR_INVALID_ARGUMENT', async (t) => {
   const { store } = tempStore(t);
   throwsCode(() => new Publisher(store, '' as string), 'ERR_INVALID_ARGUMENT');
   throwsCode(() => new Publisher(store, 's', { retention: 'sometimes' as 'evict' }), 'ERR_INVALID_ARGUMENT');
@@ -96,7 +119,7 @@ test('bad arguments are ERR_INVALID_ARGUMENT', (t) => {
   throwsCode(() => new Subscriber(store, 's', { timeoutMs: Number.NaN }), 'ERR_INVALID_ARGUMENT');
   const pub = new Publisher(store, 'p');
   throwsCode(() => pub.publishSync('text' as unknown as Uint8Array), 'ERR_INVALID_ARGUMENT');
-  pub.end();
+  await pub.end();
   throwsCode(() => pub.publishSync(Buffer.from([1])), 'ERR_INVALID_ARGUMENT');
   assert.equal(ObjectId.forStream('p', 3).equals(ObjectId.forStream('p', 3)), true);
 });

@@ -43,26 +43,19 @@ export async function produce(cfg: ProduceConfig, onProgress?: (sent: number) =>
   const allX = new Float64Array(cfg.rows);
   const allY = new Float64Array(cfg.rows);
   let bytes = 0;
-  let waited = 0;
   const start = performance.now();
   for (let off = 0; off < cfg.rows; off += cfg.batch) {
     const n = Math.min(cfg.batch, cfg.rows - off);
     const x = allX.subarray(off, off + n);
     const y = allY.subarray(off, off + n);
     sampler.fill(x, y);
-    const table = makeTable({ x, y });
-    const before = performance.now();
-    let seq: number;
-    try {
-      seq = pub.publishSync(table);
-    } catch {
-      seq = await pub.publish(table); // full (lossless): wait for subscribers to pass
-      waited += performance.now() - before;
-    }
+    const seq = await pub.publish(makeTable({ x, y }));
     bytes += n * 16;
     onProgress?.(seq + 1);
   }
-  pub.end();
+  await pub.end();
+  // Lossless: stay until every consumer has read everything, or our exit would unpin it.
+  if (cfg.retention === 'lossless') await pub.drain();
   const seconds = (performance.now() - start) / 1000;
   const fit = leastSquares({ columns: [allX] }, allY);
   return {
@@ -72,7 +65,7 @@ export async function produce(cfg: ProduceConfig, onProgress?: (sent: number) =>
     rows: cfg.rows,
     bytes,
     seconds,
-    waitedSeconds: waited / 1000,
+    waitedSeconds: pub.waitedMs / 1000,
     leastSquares: { a0: fit.intercept, a1: fit.coef[0] },
   };
 }

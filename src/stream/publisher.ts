@@ -26,7 +26,11 @@ interface Message {
   meta: Uint8Array;
   bytes: Uint8Array | null;
   table: EncodedTable | null;
+  /** Keep a reference whatever the retention (the end marker). */
+  pin: boolean;
 }
+
+const PIN = { keepReference: true };
 
 // Arrow messages up to this size are staged and put(); larger ones are written in place.
 const STAGE_LIMIT = 64 << 10;
@@ -42,6 +46,10 @@ export class Publisher {
   #next: number;
   #deletedUpTo: number;
   #ended = false;
+  #tail: Promise<void> = Promise.resolve();
+  #queued = 0;
+  #waitedMs = 0;
+  readonly #endMeta: Uint8Array;
   readonly #sealOptions: { keepReference: boolean };
   readonly #encoder = new TableEncoder(); // keeps the schema message between batches
   #stage = Buffer.allocUnsafe(4096);
@@ -65,6 +73,7 @@ export class Publisher {
       arrow: encodeMeta(MessageKind.Data, Content.Arrow, retention),
     };
     this.#sealOptions = { keepReference: retention === 'lossless' };
+    this.#endMeta = encodeMeta(MessageKind.End, Content.Bytes, retention);
     store.setCursor(this.#cursors.head, this.#next);
   }
 
@@ -91,61 +100,117 @@ export class Publisher {
     ).then(() => undefined);
   }
 
+  /** Milliseconds publish() and end() spent waiting for room (lossless retention). */
+  get waitedMs(): number {
+    return this.#waitedMs;
+  }
+
   /**
    * Publishes bytes or an Arrow table/record batch; resolves with its seq. Waits only in
-   * lossless retention while the store is full (ERR_STORE_FULL after timeoutMs).
+   * lossless retention while the store is full (ERR_STORE_FULL after timeoutMs). Calls are
+   * queued: messages get their seqs in the order publish() was called.
    */
-  async publish(payload: Payload): Promise<number> {
-    const msg = this.#prepare(payload);
-    if (this.#tryStore(msg)) return this.#commit();
-    // Polled too: a subscriber that dies holding messages back changes nothing in the store
-    // until someone notices (a failed allocation reclaims dead clients).
-    await this.#store.waitFor(() => (this.#tryStore(msg) ? true : undefined), { timeoutMs: this.#timeoutMs, pollEveryMs: 50 }, () => {
-      this.#storeMessage(msg); // a last try: throws ERR_STORE_FULL
-      return true;
+  publish(payload: Payload): Promise<number> {
+    return this.#enqueue(async () => {
+      const msg = this.#prepare(payload);
+      await this.#store_(msg, this.#next);
+      return this.#commit();
     });
-    return this.#commit();
   }
 
   /** publish() that never waits: ERR_STORE_FULL when there is no room now. */
   publishSync(payload: Payload): number {
+    if (this.#queued > 0) throw invalidArgument(`a publish() on '${this.stream}' is still waiting for room: await it first`);
     const msg = this.#prepare(payload);
-    if (!this.#tryStore(msg)) this.#storeMessage(msg);
+    if (!this.#tryStore(msg, this.#next)) this.#storeMessage(msg, this.#next);
     return this.#commit();
   }
 
-  /** Closes the stream: subscribers finish after the last message instead of waiting. Returns the count. */
-  end(): number {
-    if (this.#ended) return this.#next;
-    const count = new Float64Array([this.#next]);
-    this.#store.put(this.#id(END_SEQ), new Uint8Array(count.buffer), encodeMeta(MessageKind.End, Content.Bytes, this.retention));
-    this.#ended = true;
-    return this.#next;
+  /**
+   * Closes the stream: subscribers finish after the last message instead of waiting. Resolves
+   * with the message count. The end marker is pinned while this process lives.
+   */
+  end(): Promise<number> {
+    return this.#enqueue(async () => {
+      if (this.#ended) return this.#next;
+      const count = new Float64Array([this.#next]);
+      await this.#store_({ meta: this.#endMeta, bytes: new Uint8Array(count.buffer), table: null, pin: true }, END_SEQ);
+      this.#ended = true;
+      return this.#next;
+    });
+  }
+
+  /**
+   * Lossless: resolves once every live subscriber has passed every message (each then is
+   * deleted), so the producer can exit without its messages becoming evictable. ERR_TIMEOUT
+   * after timeoutMs (default: the publisher's).
+   */
+  drain(options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<void> {
+    const o = check.options<{ timeoutMs: number; signal: AbortSignal }>(options, ['timeoutMs', 'signal'], 'drain options');
+    const timeoutMs = check.timeout(o.timeoutMs, this.#timeoutMs);
+    return this.#enqueue(() =>
+      this.#store.waitFor(
+        () => {
+          this.#deletePassed();
+          return this.#store.cursorValues(this.#cursors.sub).every((c) => c >= this.#next) ? true : undefined;
+        },
+        { timeoutMs, signal: o.signal, pollEveryMs: 50 },
+        () => {
+          throw new StoreError('ERR_TIMEOUT', `subscribers of '${this.stream}' did not read every message within ${timeoutMs} ms`);
+        },
+      ).then(() => undefined),
+    );
+  }
+
+  #enqueue<T>(job: () => Promise<T>): Promise<T> {
+    this.#queued++;
+    const result = this.#tail.then(job).finally(() => this.#queued--);
+    this.#tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  /** Stores msg at seq, waiting for room in lossless retention. */
+  async #store_(msg: Message, seq: number): Promise<void> {
+    if (this.#tryStore(msg, seq)) return;
+    // Polled too: a subscriber that dies holding messages back changes nothing in the store
+    // until someone notices (a failed allocation reclaims dead clients).
+    const began = performance.now();
+    try {
+      await this.#store.waitFor(() => (this.#tryStore(msg, seq) ? true : undefined), { timeoutMs: this.#timeoutMs, pollEveryMs: 50 }, () => {
+        this.#storeMessage(msg, seq); // a last try: throws ERR_STORE_FULL
+        return true;
+      });
+    } finally {
+      this.#waitedMs += performance.now() - began;
+    }
   }
 
   #prepare(payload: Payload): Message {
     if (this.#ended) throw new StoreError('ERR_INVALID_ARGUMENT', `stream '${this.stream}' has ended`);
-    if (payload instanceof Uint8Array) return { meta: this.#dataMeta.bytes, bytes: payload, table: null };
+    if (payload instanceof Uint8Array) return { meta: this.#dataMeta.bytes, bytes: payload, table: null, pin: false };
     let table: EncodedTable;
     try {
       table = this.#encoder.encode(payload);
     } catch (err) {
       throw invalidArgument(`publish takes bytes or an Arrow Table/RecordBatch: ${(err as Error).message}`);
     }
-    if (table.byteLength > STAGE_LIMIT) return { meta: this.#dataMeta.arrow, bytes: null, table };
+    if (table.byteLength > STAGE_LIMIT) return { meta: this.#dataMeta.arrow, bytes: null, table, pin: false };
     // Small: encode into a reused buffer and put() it in one call; a writable view of shared
     // memory costs more to make and detach than copying a few KiB twice.
     if (this.#stage.length < table.byteLength) this.#stage = Buffer.allocUnsafe(Math.max(table.byteLength, 2 * this.#stage.length));
     const bytes = this.#stage.subarray(0, table.byteLength);
     table.writeInto(bytes);
-    return { meta: this.#dataMeta.arrow, bytes, table: null };
+    return { meta: this.#dataMeta.arrow, bytes, table: null, pin: false };
   }
 
-  /** Stores the next message; false while a lossless store is full. */
-  #tryStore(msg: Message): boolean {
+  /** Stores msg at seq; false while a lossless store is full. */
+  #tryStore(msg: Message, seq: number): boolean {
     if (this.retention === 'lossless') this.#deletePassed();
     try {
-      this.#storeMessage(msg);
+      this.#storeMessage(msg, seq);
       return true;
     } catch (err) {
       if (!(err instanceof StoreError) || err.code !== 'ERR_STORE_FULL') throw err;
@@ -153,15 +218,16 @@ export class Publisher {
     if (this.retention === 'lossless') return false;
     // The store may have eviction 'none': make room ourselves, the producer never waits.
     this.#store.evict((msg.bytes?.length ?? msg.table!.byteLength) + msg.meta.length);
-    this.#storeMessage(msg);
+    this.#storeMessage(msg, seq);
     return true;
   }
 
-  /** Creates, fills and seals the next message's object (ERR_STORE_FULL if there is no room). */
-  #storeMessage(msg: Message): void {
-    const id = this.#id(this.#next);
+  /** Creates, fills and seals msg's object (ERR_STORE_FULL if there is no room). */
+  #storeMessage(msg: Message, seq: number): void {
+    const id = this.#id(seq);
+    const seal = msg.pin ? PIN : this.#sealOptions;
     if (msg.bytes !== null) {
-      this.#store.put(id, msg.bytes, msg.meta, this.#sealOptions);
+      this.#store.put(id, msg.bytes, msg.meta, seal);
       return;
     }
     const buf = this.#store.create(id, msg.table!.byteLength, msg.meta);
@@ -171,7 +237,7 @@ export class Publisher {
       this.#store.abort(id);
       throw err;
     }
-    this.#store.seal(id, this.#sealOptions);
+    this.#store.seal(id, seal);
   }
 
   #commit(): number {

@@ -1,7 +1,7 @@
 // A stream endpoint in its own process, for the stream tests.
 //   publish <store> <stream> <count> <retention> [subscribers]
 //     message seq carries 16 bytes: seq (f64) and value(seq) (f64); prints {"published":n}
-//   subscribe <store> <stream> <delayEvery> <delayMs> [readyFile]
+//   subscribe <store> <stream> <delayEvery> <delayMs> ['seqs']
 //     prints {"ready":true}, then at the end {"received","inOrder","checksum","lost":[...],"seqs"?}
 import { ObjectStore } from '../../src/store.js';
 import { Publisher, Subscriber } from '../../src/stream/index.js';
@@ -24,14 +24,11 @@ async function publish(count: number, retention: 'evict' | 'lossless', subscribe
   for (let seq = 0; seq < count; seq++) {
     buf[0] = seq;
     buf[1] = messageValue(seq);
-    try {
-      pub.publishSync(bytes);
-    } catch {
-      await pub.publish(bytes);
-    }
+    await pub.publish(bytes);
   }
-  pub.end();
+  await pub.end();
   out({ published: count });
+  if (retention === 'lossless') await pub.drain();
 }
 
 async function subscribe(delayEvery: number, delayMs: number, listSeqs: boolean): Promise<void> {

@@ -81,7 +81,7 @@ export async function producer(ctx: ProducerContext) {
       await pub.publish(table);
     }
   }
-  pub.end();
+  await pub.end();
   const tDone = process.hrtime.bigint();
   const messageBytes = encodeTable(batchFor(batches, 0)).byteLength;
   // Stay attached until every subscriber has left, so the stream's cursors outlive the run.
