@@ -274,7 +274,7 @@ export class ObjectStore implements Disposable {
   }
 
   /**
-   * Seal and delete events from now on (Plasma's Subscribe). A reader that falls more than the
+   * Seal and delete events from the first iteration on (Plasma's Subscribe). A reader that falls more than the
    * ring's capacity behind gets one { type: 'missed', count } and goes on.
    */
   async *notifications(options?: { signal?: AbortSignal }): AsyncGenerator<StoreEvent, void, undefined> {

@@ -52,3 +52,18 @@ test('a pin dies with its process', { timeout: 30_000 }, async (t) => {
   store.stats(); // reclaims the dead client and its pin
   assert.equal(store.evict(64), 64);
 });
+
+test('an eviction made by create (no seal) wakes notification readers', { timeout: 10_000 }, async (t) => {
+  const { store } = tempStore(t, { capacity: 64 * 4, maxObjects: 16 });
+  const old = ObjectId.random();
+  store.put(old, Buffer.alloc(64 * 4));
+  const ac = new AbortController();
+  const next = store.notifications({ signal: ac.signal })[Symbol.asyncIterator]().next();
+  await new Promise((r) => setImmediate(r));
+  store.create(ObjectId.random(), 64); // evicts `old`, seals nothing
+  const guard = new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 5000).unref());
+  const ev = await Promise.race([next, guard]);
+  ac.abort();
+  assert.notEqual(ev, 'stuck', 'the reader was woken');
+  assert.deepEqual((ev as IteratorResult<{ type: string }>).value?.type, 'deleted');
+});

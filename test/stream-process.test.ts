@@ -122,7 +122,8 @@ test('lossless: a killed subscriber stops holding messages back', { timeout: 60_
   await alive.waitForLine('{"ready":true}');
   await doomed.waitForLine('{"ready":true}');
   const pub = spawnChild(t, 'stream-peer', ['publish', name, 'k', String(N), 'lossless', '2']);
-  await new Promise((r) => setTimeout(r, 300)); // the producer is now blocked on the stuck subscriber
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(!pub.lines.some((l) => l.startsWith('{"published"')), 'the stuck subscriber holds the producer back');
   await doomed.kill('SIGKILL');
   assert.deepEqual(await result(pub, 'published', 30_000), { published: N });
   const r = await result<SubResult>(alive, 'received');

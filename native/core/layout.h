@@ -37,8 +37,9 @@ enum class EventType : uint32_t { Sealed = 1, Deleted = 2 };
 // - magic is written last at create (release) and read first at open (acquire): a non-zero
 //   magic means every other header field and region is initialised.
 // - The immutable block (magic .. eviction) never changes after create.
-// - change_seq is bumped (seq_cst) after every seal, delete, abort, release and cursor store;
-//   it is the futex word of every waiter. waiters counts threads inside futex_wait on it, so a
+// - change_seq is bumped (seq_cst) after every seal, delete, abort, eviction, unpinning
+//   release, client detach or reclaim, and cursor store (unless the caller asks not to); it is
+//   the futex word of every waiter. waiters counts threads inside futex_wait on it, so a
 //   bump can skip FUTEX_WAKE when it is zero (see Store::publish_change for the ordering).
 // - used_bytes == sum(alloc_size) over non-Free entries == capacity - sum(free extents).
 // - objects counts Created + Sealed entries (the visible ones, all in the index);

@@ -9,6 +9,7 @@ import type { ConsumeResult } from './consume.js';
 import type { ProduceResult } from './produce.js';
 
 export interface DemoConfig {
+  stream: string;
   rows: number;
   batch: number;
   consumers: number;
@@ -84,7 +85,7 @@ export async function runDemo(cfg: DemoConfig, opts: { tty: boolean }): Promise<
   try {
     // --flag=value: values such as -3 must not read as flags.
     const flag = (k: string, v: string | number) => `--${k}=${v}`;
-    const common = [flag('store', storeName), flag('stream', 'demo'), flag('timeout', cfg.timeoutMs)];
+    const common = [flag('store', storeName), flag('stream', cfg.stream), flag('timeout', cfg.timeoutMs)];
     const onLine = (c: Child, msg: Record<string, unknown>) => {
       if (msg.event === 'progress') c.progress = Number(msg.count);
       else if (msg.event === 'result') {

@@ -17,7 +17,7 @@ Usage:
   shmstore consume --store NAME [options]
   shmstore bench [options]           the benchmark (shmstore bench --help)
   shmstore create NAME [--store-size 64M] [--eviction lru|none] [--max-objects N]
-  shmstore ls                        stores in /dev/shm
+  shmstore ls                        stores in /dev/shm (or $SHMSTORE_SHM_DIR)
   shmstore stat NAME                 usage, counters, attached clients
   shmstore rm NAME                   unlink a store (attached processes go on)
 
@@ -153,6 +153,7 @@ async function main(argv: string[]): Promise<number> {
       const modelArgs = MODEL_FLAGS.flatMap((f) => (typeof flags[f] === 'string' ? [`--${f}=${flags[f] as string}`] : []));
       const report = await runDemo(
         {
+          stream: str(flags, 'stream', 'demo'),
           ...data(),
           consumers: num(flags, 'consumers', 3, { min: 1, max: 100, integer: true }),
           retention,
