@@ -6,9 +6,31 @@ namespace shmstore::addon {
 
 namespace {
 
+void release_quietly(Store& store, uint64_t key) {
+  try {
+    store.release(static_cast<uint32_t>((key - 1) >> 32), static_cast<uint32_t>(key - 1));
+  } catch (const std::exception&) {
+    // Nothing to report to from a finalizer; the store reclaims at close or exit.
+  }
+}
+
+void on_escaped_collected(Session& s, ViewRecord* r) {
+  s.escaped.erase(std::remove(s.escaped.begin(), s.escaped.end(), r), s.escaped.end());
+  if (s.store) {
+    // The last buffer over this object is gone: drop the hold it kept, unless this process
+    // holds the object again, or another escaped buffer still covers it.
+    const bool still_held = s.held.count(r->key) != 0 ||
+                            std::any_of(s.escaped.begin(), s.escaped.end(), [&](ViewRecord* o) { return o->key == r->key; });
+    if (!still_held) release_quietly(*s.store, r->key);
+    if (s.closed && s.escaped.empty()) s.store.reset();  // the deferred part of close()
+  }
+}
+
 void on_view_collected(Napi::Env /*env*/, uint8_t* /*data*/, ViewRecord* r) {
   Session& s = *r->session;
-  if (r->key != 0 && s.store) {
+  if (r->escaped) {
+    on_escaped_collected(s, r);
+  } else if (r->key != 0 && s.store) {
     if (r->writable) {
       auto it = s.creating.find(r->id);
       if (it != s.creating.end() && it->second == r) s.creating.erase(it);
@@ -17,14 +39,9 @@ void on_view_collected(Napi::Env /*env*/, uint8_t* /*data*/, ViewRecord* r) {
       v.erase(std::remove(v.begin(), v.end(), r), v.end());
       if (v.empty() && !it->second.pinned) {
         // The last view of the object is gone without release(): release on its behalf.
-        const uint32_t entry = static_cast<uint32_t>((r->key - 1) >> 32);
-        const uint32_t generation = static_cast<uint32_t>(r->key - 1);
+        const uint64_t key = r->key;
         s.held.erase(it);
-        try {
-          s.store->release(entry, generation);
-        } catch (const std::exception&) {
-          // Nothing to report to from a finalizer; the store reclaims at close or exit.
-        }
+        release_quietly(*s.store, key);
       }
     }
   }
@@ -33,12 +50,19 @@ void on_view_collected(Napi::Env /*env*/, uint8_t* /*data*/, ViewRecord* r) {
 
 }  // namespace
 
-void detach_view(ViewRecord* r) {
-  if (r->key == 0) return;
+bool detach_view(ViewRecord* r) {
+  if (r->key == 0 || r->escaped) return r->escaped;
+  // An empty weak reference means the buffer was collected, possibly after handing its memory
+  // to another buffer: only the finalizer can tell, so treat it as escaped (it comes soon).
+  Napi::ArrayBuffer ab = r->buffer.IsEmpty() ? Napi::ArrayBuffer() : r->buffer.Value();
+  if (ab.IsEmpty() || ab.IsDetached()) {
+    r->escaped = true;
+    r->session->escaped.push_back(r);
+    return true;
+  }
+  ab.Detach();
   r->key = 0;
-  if (r->buffer.IsEmpty()) return;
-  Napi::ArrayBuffer ab = r->buffer.Value();
-  if (!ab.IsEmpty() && !ab.IsDetached()) ab.Detach();
+  return false;
 }
 
 Napi::Buffer<uint8_t> make_view(Napi::Env env, const std::shared_ptr<Session>& session,
@@ -59,11 +83,10 @@ Napi::Buffer<uint8_t> make_view(Napi::Env env, const std::shared_ptr<Session>& s
 void release_held(Session& s, uint64_t key) {
   auto it = s.held.find(key);
   if (it == s.held.end()) return;
-  for (ViewRecord* r : it->second.views) detach_view(r);
+  bool escaped = std::any_of(s.escaped.begin(), s.escaped.end(), [&](ViewRecord* r) { return r->key == key; });
+  for (ViewRecord* r : it->second.views) escaped |= detach_view(r);
   s.held.erase(it);
-  if (s.store) {
-    s.store->release(static_cast<uint32_t>((key - 1) >> 32), static_cast<uint32_t>(key - 1));
-  }
+  if (!escaped && s.store) s.store->release(static_cast<uint32_t>((key - 1) >> 32), static_cast<uint32_t>(key - 1));
 }
 
 }  // namespace shmstore::addon

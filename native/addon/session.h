@@ -24,6 +24,10 @@ struct ViewRecord {
   uint64_t key = 0;                           // held_key(); 0 once orphaned by release/close
   bool writable = false;
   ObjectId id{};
+  // Its ArrayBuffer was detached by someone else (ArrayBuffer.prototype.transfer): the memory
+  // may still be reachable from the new buffer, so the object stays held (and the mapping
+  // mapped) until this record's finalizer says the last buffer over it is gone.
+  bool escaped = false;
 };
 
 struct Held {
@@ -42,7 +46,9 @@ struct IdHash {
 };
 
 struct Session {
-  std::unique_ptr<Store> store;                         // null once closed
+  std::unique_ptr<Store> store;                         // null once closed and unmapped
+  std::vector<ViewRecord*> escaped;                     // see ViewRecord::escaped
+  bool closed = false;  // close() ran; the store goes with the last escaped view
   std::unordered_map<uint64_t, Held> held;              // sealed objects this client holds
   std::unordered_map<ObjectId, ViewRecord*, IdHash> creating;  // writable views of unsealed ones
 
@@ -51,15 +57,17 @@ struct Session {
   }
 };
 
-// Detaches the record's ArrayBuffer if it is still alive, and orphans the record.
-void detach_view(ViewRecord* r);
+// Detaches the record's ArrayBuffer and orphans the record; or, if the buffer escaped (see
+// ViewRecord::escaped), marks it and files it in session.escaped. Returns true if it escaped.
+bool detach_view(ViewRecord* r);
 
 // An external Buffer over [data, data + size), tracked by a new ViewRecord.
 Napi::Buffer<uint8_t> make_view(Napi::Env env, const std::shared_ptr<Session>& session,
                                 uint8_t* data, size_t size, uint64_t key, bool writable,
                                 const ObjectId& id, ViewRecord** out_record);
 
-// Detaches every view of a held object and drops this client's reference in the store.
+// Detaches every view of a held object and drops this client's reference in the store, unless
+// a view escaped: then its finalizer drops the reference.
 void release_held(Session& s, uint64_t key);
 
 }  // namespace shmstore::addon

@@ -145,12 +145,12 @@ StoreWrap::~StoreWrap() {
 }
 
 Store& StoreWrap::store(Napi::Env /*env*/) {
-  if (!session_->store) fail(Errc::StoreClosed, "the store is closed");
+  if (session_->closed || !session_->store) fail(Errc::StoreClosed, "the store is closed");
   return *session_->store;
 }
 
 void StoreWrap::close_now() {
-  if (!session_->store) return;
+  if (session_->closed || !session_->store) return;
   if (waiter_) waiter_->stop();
   waiter_.reset();
   // Detach every view before the mapping goes: no JS code may touch unmapped memory.
@@ -159,7 +159,10 @@ void StoreWrap::close_now() {
   session_->held.clear();
   for (auto& [id, r] : session_->creating) detach_view(r);
   session_->creating.clear();
-  session_->store.reset();  // releases references, aborts unsealed objects, frees the slot
+  session_->closed = true;
+  // Releases references, aborts unsealed objects, frees the slot and unmaps; if a view
+  // escaped, the last escaped view's finalizer does it instead.
+  if (session_->escaped.empty()) session_->store.reset();
 }
 
 Napi::Value StoreWrap::JS_close(const Napi::CallbackInfo& info) {
@@ -209,12 +212,15 @@ Napi::Value StoreWrap::JS_seal(const Napi::CallbackInfo& info) {
     ObjectId id;
     if (!read_id(info[0], id)) { throw_invalid(env, "seal(id): id must be 20 bytes"); return env.Undefined(); }
     const bool keep = info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
-    const ObjectView v = store(env).seal(id, keep);
-    // Sealed means immutable: the creator's writable view goes.
+    Store& s = store(env);
+    // Sealed means immutable: the creator's writable view goes. One that escaped keeps the
+    // object held (sealed with a reference) until its finalizer runs.
+    bool escaped = false;
     if (auto it = session_->creating.find(id); it != session_->creating.end()) {
-      detach_view(it->second);
+      escaped = detach_view(it->second);
       session_->creating.erase(it);
     }
+    const ObjectView v = s.seal(id, keep || escaped);
     if (keep) {
       Held& held = session_->held[Session::held_key(v.entry, v.generation)];  // a hold, no view yet
       held.id = id;
@@ -231,11 +237,17 @@ Napi::Value StoreWrap::JS_abort(const Napi::CallbackInfo& info) {
   return guarded(env, [&]() -> Napi::Value {
     ObjectId id;
     if (!read_id(info[0], id)) { throw_invalid(env, "abort(id): id must be 20 bytes"); return env.Undefined(); }
-    store(env).abort(id);
+    Store& s = store(env);
     if (auto it = session_->creating.find(id); it != session_->creating.end()) {
-      detach_view(it->second);
+      if (detach_view(it->second)) {
+        session_->creating.erase(it);
+        // Freeing it would hand memory that the escaped buffer still reaches to the next object.
+        fail(Errc::ObjectInUse, "the writable view of this object was transferred (ArrayBuffer.prototype.transfer): "
+                                "it cannot be aborted; it is dropped when this store closes");
+      }
       session_->creating.erase(it);
     }
+    s.abort(id);
     return env.Undefined();
   });
 }
