@@ -29,6 +29,7 @@ import {
   tableToIPC,
   vectorFromArray,
 } from 'apache-arrow';
+import { seededRandom } from '../src/cli/dataset.js';
 import { StoreError } from '../src/errors.js';
 import { TableDecoder } from '../src/arrow/decoder.js';
 import { TableEncoder, encodeTable } from '../src/arrow/encoder.js';
@@ -66,17 +67,7 @@ function assertTablesEqual(actual: Table, expected: Table, what = 'table'): void
   }
 }
 
-/** A deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom; // deterministic test data
 
 const isInvalid = (err: unknown) => err instanceof StoreError && err.code === 'ERR_INVALID_ARGUMENT';
 

@@ -39,6 +39,21 @@ const childrenOf = (pid: number): number[] => {
   }
 };
 
+/** A demo with a slow consumer, once its 4 child processes run. */
+async function slowDemoRunning() {
+  let demoPid = 0;
+  const kids = new Set<number>();
+  const done = run(['demo', '--json', '--rows', '100000', '--batch', '100', '--slow', '20'], (pid) => {
+    demoPid = pid;
+  });
+  for (let i = 0; i < 200 && kids.size < 4; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    for (const k of childrenOf(demoPid)) kids.add(k);
+  }
+  assert.equal(kids.size, 4, 'the demo started 4 processes');
+  return { demoPid, kids, done };
+}
+
 test('the demo trains 3 consumer processes to the truth', { timeout: 120_000 }, async () => {
   const { code, stdout, stderr } = await run(['demo', '--json', '--rows', '40000', '--batch', '500', '--consumers', '3']);
   assert.equal(code, 0, stderr);
@@ -61,17 +76,7 @@ test('the demo trains 3 consumer processes to the truth', { timeout: 120_000 }, 
 });
 
 test('Ctrl-C stops every child and unlinks the segment', { timeout: 60_000 }, async () => {
-  let demoPid = 0;
-  const kids = new Set<number>();
-  const done = run(['demo', '--json', '--rows', '100000', '--batch', '100', '--slow', '20'], (pid) => {
-    demoPid = pid;
-  });
-  // Wait until the consumers and the producer run, then interrupt.
-  for (let i = 0; i < 200 && kids.size < 4; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    for (const k of childrenOf(demoPid)) kids.add(k);
-  }
-  assert.equal(kids.size, 4, 'the demo started 4 processes');
+  const { demoPid, kids, done } = await slowDemoRunning();
   process.kill(demoPid, 'SIGINT');
   const { code } = await done;
   assert.notEqual(code, 0);
@@ -80,16 +85,7 @@ test('Ctrl-C stops every child and unlinks the segment', { timeout: 60_000 }, as
 });
 
 test('a crashed child stops the others and the segment is unlinked', { timeout: 60_000 }, async () => {
-  let demoPid = 0;
-  const kids = new Set<number>();
-  const done = run(['demo', '--json', '--rows', '100000', '--batch', '100', '--slow', '20'], (pid) => {
-    demoPid = pid;
-  });
-  for (let i = 0; i < 200 && kids.size < 4; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    for (const k of childrenOf(demoPid)) kids.add(k);
-  }
-  assert.equal(kids.size, 4);
+  const { demoPid, kids, done } = await slowDemoRunning();
   process.kill([...kids][0], 'SIGKILL'); // the first consumer
   const { code, stdout } = await done;
   assert.equal(code, 1);

@@ -12,20 +12,12 @@ import { TableDecoder } from '../../src/arrow/index.js';
 // ---------------------------------------------------------------------------------------------
 // The workload
 
+import { seededRandom } from '../../src/cli/dataset.js';
+
+export { seededRandom };
+
 /** Distinct batches a producer cycles through (generation is not measured). */
 export const DISTINCT_BATCHES = 8;
-
-/** mulberry32: small, seeded, good enough for benchmark data. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard normal samples (Box-Muller) from a uniform generator. */
 export function gaussian(rand: () => number): () => number {
