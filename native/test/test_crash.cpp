@@ -22,25 +22,6 @@ namespace {
 
 constexpr int kReadyTimeoutMs = 20'000;
 
-// The accounting invariants of layout.h, seen through the public API.
-void check_accounting(Store& s) {
-  const auto st = s.stats();  // reclaims dead clients first
-  const auto list = s.list();
-  uint32_t visible = 0, sealed = 0, deleting = 0;
-  uint64_t bytes = 0;
-  for (const auto& o : list) {
-    bytes += alloc_size(o.data_size, o.metadata_size);
-    if (o.state == ObjectState::Deleting) ++deleting;
-    else ++visible;
-    if (o.state == ObjectState::Sealed) ++sealed;
-  }
-  CHECK_EQ(st.used_bytes, bytes);
-  CHECK_EQ(st.objects, visible);
-  CHECK_EQ(st.sealed, sealed);
-  CHECK_EQ(st.deleting, deleting);
-  CHECK(st.used_bytes <= st.capacity);
-  CHECK(st.largest_free <= st.capacity - st.used_bytes);
-}
 
 // Expects the child's first line to be `want` (or to start with it).
 std::string expect_ready(Child& c, const std::string& want) {

@@ -28,25 +28,6 @@ void check_view_pattern(const ObjectView& v, uint64_t size, uint64_t seed) {
   CHECK(has_pattern(v.data, v.data_size, seed));
 }
 
-// The accounting invariants of layout.h, seen through the public API.
-void check_accounting(Store& s) {
-  const auto list = s.list();
-  const auto st = s.stats();
-  uint32_t visible = 0, sealed = 0, deleting = 0;
-  uint64_t bytes = 0;
-  for (const auto& o : list) {
-    bytes += alloc_size(o.data_size, o.metadata_size);
-    if (o.state == ObjectState::Deleting) ++deleting;
-    else ++visible;
-    if (o.state == ObjectState::Sealed) ++sealed;
-  }
-  CHECK_EQ(st.used_bytes, bytes);
-  CHECK_EQ(st.objects, visible);
-  CHECK_EQ(st.sealed, sealed);
-  CHECK_EQ(st.deleting, deleting);
-  CHECK(st.used_bytes <= st.capacity);
-  CHECK(st.largest_free <= st.capacity - st.used_bytes);
-}
 
 }  // namespace
 

@@ -195,6 +195,26 @@ inline uint64_t listed_bytes(Store& s) {
   return sum;
 }
 
+// The accounting invariants of layout.h, seen through the public API (stats() first: it
+// reclaims dead clients).
+inline void check_accounting(Store& s) {
+  const auto st = s.stats();
+  uint32_t visible = 0, sealed = 0, deleting = 0;
+  uint64_t bytes = 0;
+  for (const auto& o : s.list()) {
+    bytes += alloc_size(o.data_size, o.metadata_size);
+    if (o.state == shmstore::ObjectState::Deleting) ++deleting;
+    else ++visible;
+    if (o.state == shmstore::ObjectState::Sealed) ++sealed;
+  }
+  CHECK_EQ(st.used_bytes, bytes);
+  CHECK_EQ(st.objects, visible);
+  CHECK_EQ(st.sealed, sealed);
+  CHECK_EQ(st.deleting, deleting);
+  CHECK(st.used_bytes <= st.capacity);
+  CHECK(st.largest_free <= st.capacity - st.used_bytes);
+}
+
 inline const shmstore::ObjectInfo* find_info(const std::vector<shmstore::ObjectInfo>& list,
                                               const ObjectId& id) {
   for (const auto& o : list)
