@@ -36,7 +36,8 @@ export interface NativeStore {
   /** Fills `out` with [dataSize, metadataSize, entry, generation] when it returns a Buffer. */
   get(id: Uint8Array, timeoutMs: number): Buffer | null;
   put(id: Uint8Array, data: Uint8Array, metadata: Uint8Array | null, keepReference: boolean): void;
-  read(id: Uint8Array, timeoutMs: number, target: Uint8Array): number | null;
+  /** Fills `out` with [dataSize, metadataSize] when it returns a number. */
+  read(id: Uint8Array, timeoutMs: number, target: Uint8Array, withMetadata: boolean): number | null;
   release(entry: number, generation: number): boolean;
   releaseId(id: Uint8Array): void;
   contains(id: Uint8Array): boolean;

@@ -236,7 +236,16 @@ export class ObjectStore implements Disposable {
     const idb = idBytes(id);
     check.bytes(target, 'target');
     const o = check.options<GetOptions>(options, ['timeoutMs'], 'read options');
-    return this.#native.read(idb, check.timeout(o.timeoutMs, 0), target);
+    return this.#native.read(idb, check.timeout(o.timeoutMs, 0), target, false);
+  }
+
+  /**
+   * @internal read() that also copies the metadata, right after the data, when both fit.
+   * Returns [dataSize, metadataSize], or null if the object is not sealed.
+   */
+  readWithMetadata(id: ObjectId, target: Uint8Array): readonly [number, number] | null {
+    if (this.#native.read(idBytes(id), 0, target, true) === null) return null;
+    return [this.#out[0], this.#out[1]];
   }
 
   /** The sealed object, or null if it is not sealed by the timeout (0 polls; -1 forever, blocking). */

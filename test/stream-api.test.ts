@@ -31,15 +31,21 @@ test('Arrow batches arrive as tables whose columns live in the message object', 
   assert.equal(sub.received, 5);
 });
 
-test('a message is released when the iteration moves on, and the stream ends at the end marker', async (t) => {
-  const { store } = tempStore(t);
+test('a message is released when the iteration moves on; small ones are copies, large ones views', async (t) => {
+  const { store } = tempStore(t, { capacity: 1 << 20 });
   const sub = new Subscriber(store, 's');
   const pub = new Publisher(store, 's');
-  for (let i = 0; i < 3; i++) pub.publishSync(Buffer.from([i]));
+  pub.publishSync(Buffer.alloc(100, 1)); // small: copied out, holds nothing
+  pub.publishSync(Buffer.alloc(64 << 10, 2)); // large: a view of shared memory
+  pub.publishSync(Buffer.alloc(100, 3));
   await pub.end();
   const views: Buffer[] = [];
-  for await (const msg of sub) views.push(msg.data);
-  assert.deepEqual(views.map((v) => v.length), [0, 0, 0], 'every view was detached');
+  for await (const msg of sub) {
+    views.push(msg.data);
+    assert.equal(msg.data[0], msg.seq + 1);
+    assert.equal(store.list().filter((o) => o.holders > 0).length, msg.seq === 1 ? 2 : 1, 'held: the end marker, and a large message while read');
+  }
+  assert.deepEqual(views.map((v) => v.length), [100, 0, 100], 'the large view was detached, the copies stay');
   const held = store.list().filter((o) => o.holders > 0);
   assert.deepEqual(held.map((o) => o.id.toHex()), [ObjectId.forStream('s', Number.MAX_SAFE_INTEGER).toHex()],
     'only the end marker, pinned by the publisher, is held');

@@ -319,9 +319,10 @@ Napi::Value StoreWrap::JS_put(const Napi::CallbackInfo& info) {
   });
 }
 
-// read(id, timeoutMs, target) -> the data size, or null. The data is copied into target when it
-// fits (size <= target length); otherwise nothing is copied. Holds the object only while
-// copying: for small objects, where a shared view costs more than the bytes.
+// read(id, timeoutMs, target, withMetadata) -> the data size, or null; out[0..1] get the data
+// and metadata sizes. The data (followed by the metadata, withMetadata) is copied into target
+// when it fits; otherwise nothing is copied. Holds the object only while copying: for small
+// objects, where a shared view costs more than the bytes.
 Napi::Value StoreWrap::JS_read(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -336,7 +337,11 @@ Napi::Value StoreWrap::JS_read(const Napi::CallbackInfo& info) {
     Store& s = store(env);
     auto v = s.get_wait(id, timeout_ns);
     if (!v) return env.Null();
-    if (v->data_size <= target.ByteLength()) std::memcpy(dest, v->data, v->data_size);
+    const bool with_metadata = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+    const uint64_t size = v->data_size + (with_metadata ? v->metadata_size : 0);
+    if (size <= target.ByteLength()) std::memcpy(dest, v->data, size);  // metadata follows data
+    out_[0] = static_cast<double>(v->data_size);
+    out_[1] = static_cast<double>(v->metadata_size);
     // A view this process already holds keeps its reference; otherwise drop ours now.
     if (session_->held.count(Session::held_key(v->entry, v->generation)) == 0) s.release(v->entry, v->generation);
     return Napi::Number::New(env, static_cast<double>(v->data_size));

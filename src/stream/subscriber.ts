@@ -27,21 +27,27 @@ export class StreamMessage implements Disposable {
   readonly seq: number;
   /** Seqs evicted between the previous message and this one. */
   readonly lostBefore: LostRange | null;
-  readonly #obj: StoredObject;
+  readonly #obj: StoredObject | null;
+  #data: Buffer;
   readonly #content: Content;
   readonly #decoder: TableDecoder;
 
-  /** @internal */
-  constructor(seq: number, obj: StoredObject, content: Content, lostBefore: LostRange | null, decoder: TableDecoder) {
+  /** @internal `obj` is null for a small message copied out of the store. */
+  constructor(seq: number, data: Buffer, obj: StoredObject | null, content: Content, lostBefore: LostRange | null, decoder: TableDecoder) {
     this.seq = seq;
+    this.#data = data;
     this.#obj = obj;
     this.#content = content;
     this.lostBefore = lostBefore;
     this.#decoder = decoder;
   }
 
+  /**
+   * The message's bytes: a view of shared memory, or (messages up to 16 KiB) a private copy,
+   * which costs less than a view. Empty after release().
+   */
   get data(): Buffer {
-    return this.#obj.data;
+    return this.#data;
   }
 
   /** True when the publisher sent an Arrow table or record batch. */
@@ -49,19 +55,24 @@ export class StreamMessage implements Disposable {
     return this.#content === Content.Arrow;
   }
 
-  /** The Arrow table, its columns views of shared memory (no copy; schema parsed once per stream). */
+  /** The Arrow table, its columns views of data() (no copy; schema parsed once per stream). */
   table(): Table {
-    return this.#decoder.decode(this.#obj.data);
+    return this.#decoder.decode(this.#data);
   }
 
   release(): void {
-    this.#obj.release();
+    this.#obj?.release();
+    this.#data = EMPTY;
   }
 
   [Symbol.dispose](): void {
     this.release();
   }
 }
+
+const EMPTY = Buffer.alloc(0);
+// Messages up to this size are copied out (with their metadata) instead of viewed in place.
+const COPY_LIMIT = 16 << 10;
 
 // How many messages a lossless subscriber reads between cursor stores (each store may wake
 // the producer); it also stores before it waits.
@@ -84,6 +95,7 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
   #lostCount = 0;
   #received = 0;
   #count: number | null = null;
+  readonly #scratch = Buffer.allocUnsafe(COPY_LIMIT);
 
   constructor(store: ObjectStore, stream: string, options?: SubscriberOptions) {
     const o = check.options<SubscriberOptions>(options, ['fromSeq', 'timeoutMs', 'signal'], 'Subscriber options');
@@ -164,21 +176,21 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
     for (;;) {
       const seq = this.#next;
       if (this.#count !== null && seq >= this.#count) return null;
-      let obj = this.#store.get(this.#id(seq));
+      let got = this.#fetch(seq);
       let count: number | null = null;
       let head = 0;
-      if (obj === null) {
+      if (got === null) {
         // Missing. Read how far the producer got, then look again: a message below that mark
         // was sealed before we looked the second time, so if it is still missing it was
         // evicted (reading the mark first would misreport one sealed in between as lost).
         count = this.#endCount();
         head = Math.max(count ?? 0, ...this.#store.cursorValues(this.#cursors.head));
-        obj = this.#store.get(this.#id(seq));
+        got = this.#fetch(seq);
       }
-      if (obj !== null) {
-        const meta = decodeMeta(obj.metadata);
+      if (got !== null) {
+        const meta = decodeMeta(got.metadata);
         if (meta === null || meta.kind !== MessageKind.Data) {
-          obj.release();
+          got.obj?.release();
           throw new StoreError('ERR_BAD_SEGMENT', `object at seq ${seq} of '${this.stream}' is not a stream message`);
         }
         this.#lossless = meta.lossless;
@@ -186,7 +198,7 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
         this.#received += 1;
         if (this.#lossless && this.#next - this.#storedCursor >= CURSOR_EVERY) this.#storeCursor(seq);
         const lostBefore = lostFrom < 0 ? null : { from: lostFrom, to: seq };
-        return new StreamMessage(seq, obj, meta.content, lostBefore, this.#decoder);
+        return new StreamMessage(seq, got.data, got.obj, meta.content, lostBefore, this.#decoder);
       }
       if (seq >= head) return count === null ? undefined : null;
       let to = seq + 1;
@@ -196,6 +208,24 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
       if (lostFrom < 0) lostFrom = seq;
       this.#next = to;
     }
+  }
+
+  /**
+   * Message seq: a small one copied out (a private Buffer, the object not held), a large one
+   * as a view (held until release). null if it is not in the store.
+   */
+  #fetch(seq: number): { data: Buffer; metadata: Uint8Array; obj: StoredObject | null } | null {
+    const id = this.#id(seq);
+    const sizes = this.#store.readWithMetadata(id, this.#scratch);
+    if (sizes === null) return null;
+    const [dataSize, metadataSize] = sizes;
+    if (dataSize + metadataSize <= this.#scratch.length) {
+      const data = Buffer.allocUnsafe(dataSize); // its own: the scratch is reused
+      this.#scratch.copy(data, 0, 0, dataSize);
+      return { data, metadata: this.#scratch.subarray(dataSize, dataSize + metadataSize), obj: null };
+    }
+    const obj = this.#store.get(id);
+    return obj === null ? null : { data: obj.data, metadata: obj.metadata, obj };
   }
 
   /** The stream's message count once the producer has ended it, else null. */
