@@ -52,15 +52,16 @@ void on_view_collected(Napi::Env /*env*/, uint8_t* /*data*/, ViewRecord* r) {
 
 bool detach_view(ViewRecord* r) {
   if (r->key == 0 || r->escaped) return r->escaped;
-  // An empty weak reference means the buffer was collected, possibly after handing its memory
-  // to another buffer: only the finalizer can tell, so treat it as escaped (it comes soon).
   Napi::ArrayBuffer ab = r->buffer.IsEmpty() ? Napi::ArrayBuffer() : r->buffer.Value();
-  if (ab.IsEmpty() || ab.IsDetached()) {
+  if (!ab.IsEmpty() && ab.IsDetached()) {
+    // Detached, and not by us: transferred. The memory lives on in the new buffer.
     r->escaped = true;
     r->session->escaped.push_back(r);
     return true;
   }
-  ab.Detach();
+  // Collected (its finalizer is on its way), or alive: detach it. A buffer that was first
+  // transferred and then collected looks like the first case; see docs/INTERNALS.md.
+  if (!ab.IsEmpty()) ab.Detach();
   r->key = 0;
   return false;
 }
