@@ -20,7 +20,6 @@ import {
   Table,
   TimestampMillisecond,
   Utf8,
-  Vector,
   compressionRegistry,
   makeData,
   makeVector,
@@ -30,42 +29,12 @@ import {
   vectorFromArray,
 } from 'apache-arrow';
 import { seededRandom } from '../src/cli/dataset.js';
+import { assertTablesEqual, plain } from './helpers/arrow.js';
 import { StoreError } from '../src/errors.js';
 import { TableDecoder } from '../src/arrow/decoder.js';
 import { TableEncoder, encodeTable } from '../src/arrow/encoder.js';
 
 // ---- helpers --------------------------------------------------------------------------
-
-function plain(v: unknown): unknown {
-  if (v === null || v === undefined) return null;
-  if (typeof v === 'bigint') return `${v}n`;
-  if (v instanceof Vector) return Array.from(v as Iterable<unknown>, plain);
-  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<unknown>, plain);
-  if (Array.isArray(v)) return v.map(plain);
-  if (typeof v === 'object') {
-    const o = v as { toJSON?: () => unknown };
-    if (typeof o.toJSON === 'function') return plain(o.toJSON());
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  }
-  return v;
-}
-
-function assertTablesEqual(actual: Table, expected: Table, what = 'table'): void {
-  const describeSchema = (t: Table) => ({
-    fields: t.schema.fields.map((f) => [f.name, String(f.type), f.nullable, [...f.metadata]]),
-    metadata: [...t.schema.metadata],
-  });
-  assert.deepEqual(describeSchema(actual), describeSchema(expected), `${what}: schema`);
-  assert.equal(actual.numRows, expected.numRows, `${what}: rows`);
-  const lengths = (t: Table) => t.batches.map((b) => b.numRows).filter((n) => n > 0);
-  assert.deepEqual(lengths(actual), lengths(expected), `${what}: batch lengths`);
-  for (const f of expected.schema.fields) {
-    const a = actual.getChild(f.name);
-    const e = expected.getChild(f.name);
-    assert.equal(a?.nullCount, e?.nullCount, `${what}: nulls of ${f.name}`);
-    assert.deepEqual(plain(a), plain(e), `${what}: column ${f.name}`);
-  }
-}
 
 const rng = seededRandom; // deterministic test data
 

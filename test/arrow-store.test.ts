@@ -4,10 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import {
   Float64,
-  Int32,
   Table,
   Utf8,
-  Vector,
   tableFromArrays,
   tableFromIPC,
   tableToIPC,
@@ -15,6 +13,7 @@ import {
 } from 'apache-arrow';
 import { ObjectId, ObjectStore, StoreError } from '../src/index.js';
 import { TableDecoder, encodeTable, getTable, putTable } from '../src/arrow/index.js';
+import { assertTablesEqual, plain } from './helpers/arrow.js';
 
 let storeCount = 0;
 
@@ -29,34 +28,6 @@ function makeStore(t: TestContext): ObjectStore {
     }
   });
   return store;
-}
-
-function plain(v: unknown): unknown {
-  if (v === null || v === undefined) return null;
-  if (typeof v === 'bigint') return `${v}n`;
-  if (v instanceof Vector) return Array.from(v as Iterable<unknown>, plain);
-  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<unknown>, plain);
-  if (Array.isArray(v)) return v.map(plain);
-  if (typeof v === 'object') {
-    const o = v as { toJSON?: () => unknown };
-    if (typeof o.toJSON === 'function') return plain(o.toJSON());
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  }
-  return v;
-}
-
-function assertTablesEqual(actual: Table, expected: Table): void {
-  const describeSchema = (t: Table) => ({
-    fields: t.schema.fields.map((f) => [f.name, String(f.type), f.nullable, [...f.metadata]]),
-    metadata: [...t.schema.metadata],
-  });
-  assert.deepEqual(describeSchema(actual), describeSchema(expected));
-  assert.equal(actual.numRows, expected.numRows);
-  const lengths = (t: Table) => t.batches.map((b) => b.numRows).filter((n) => n > 0);
-  assert.deepEqual(lengths(actual), lengths(expected));
-  for (const f of expected.schema.fields) {
-    assert.deepEqual(plain(actual.getChild(f.name)), plain(expected.getChild(f.name)), `column ${f.name}`);
-  }
 }
 
 /** Three batches of Float64, Int32, Utf8 and nullable Float64 columns. */
