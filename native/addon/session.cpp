@@ -19,7 +19,7 @@ void on_escaped_collected(Session& s, ViewRecord* r) {
   if (s.store) {
     // The last buffer over this object is gone: drop the hold it kept, unless this process
     // holds the object again, or another escaped buffer still covers it.
-    const bool still_held = s.held.count(r->key) != 0 ||
+    const bool still_held = s.held.contains(r->key) ||
                             std::any_of(s.escaped.begin(), s.escaped.end(), [&](ViewRecord* o) { return o->key == r->key; });
     if (!still_held) release_quietly(*s.store, r->key);
     if (s.closed && s.escaped.empty()) s.store.reset();  // the deferred part of close()
@@ -34,13 +34,13 @@ void on_view_collected(Napi::Env /*env*/, uint8_t* /*data*/, ViewRecord* r) {
     if (r->writable) {
       auto it = s.creating.find(r->id);
       if (it != s.creating.end() && it->second == r) s.creating.erase(it);
-    } else if (auto it = s.held.find(r->key); it != s.held.end()) {
-      auto& v = it->second.views;
+    } else if (Held* held = s.held.find(r->key)) {
+      auto& v = held->views;
       v.erase(std::remove(v.begin(), v.end(), r), v.end());
-      if (v.empty() && !it->second.pinned) {
+      if (v.empty() && !held->pinned) {
         // The last view of the object is gone without release(): release on its behalf.
         const uint64_t key = r->key;
-        s.held.erase(it);
+        s.held.erase(key);
         release_quietly(*s.store, key);
       }
     }
@@ -82,11 +82,11 @@ Napi::Buffer<uint8_t> make_view(Napi::Env env, const std::shared_ptr<Session>& s
 }
 
 void release_held(Session& s, uint64_t key) {
-  auto it = s.held.find(key);
-  if (it == s.held.end()) return;
+  Held* held = s.held.find(key);
+  if (held == nullptr) return;
   bool escaped = std::any_of(s.escaped.begin(), s.escaped.end(), [&](ViewRecord* r) { return r->key == key; });
-  for (ViewRecord* r : it->second.views) escaped |= detach_view(r);
-  s.held.erase(it);
+  for (ViewRecord* r : held->views) escaped |= detach_view(r);
+  s.held.erase(key);
   if (!escaped && s.store) s.store->release(static_cast<uint32_t>((key - 1) >> 32), static_cast<uint32_t>(key - 1));
 }
 

@@ -45,11 +45,61 @@ struct IdHash {
   }
 };
 
+// Sealed objects this client holds, by held key, with an index by id: a lossless publisher
+// holds every message in flight (thousands) and releases them by id, which must not scan.
+// One id can have several keys (deleted and created again while the old one is held).
+class HeldTable {
+ public:
+  Held* find(uint64_t key) {
+    auto it = by_key_.find(key);
+    return it == by_key_.end() ? nullptr : &it->second;
+  }
+  bool contains(uint64_t key) const { return by_key_.count(key) != 0; }
+  // The entry for key, added (holding id, no views, not pinned) if it is not there.
+  Held& add(uint64_t key, const ObjectId& id) {
+    auto [it, added] = by_key_.try_emplace(key);
+    if (added) {
+      it->second.id = id;
+      by_id_.emplace(id, key);
+    }
+    return it->second;
+  }
+  void erase(uint64_t key) {
+    auto it = by_key_.find(key);
+    if (it == by_key_.end()) return;
+    auto [first, last] = by_id_.equal_range(it->second.id);
+    for (auto i = first; i != last; ++i)
+      if (i->second == key) {
+        by_id_.erase(i);
+        break;
+      }
+    by_key_.erase(it);
+  }
+  std::vector<uint64_t> keys_of(const ObjectId& id) const {
+    std::vector<uint64_t> keys;
+    auto [first, last] = by_id_.equal_range(id);
+    for (auto i = first; i != last; ++i) keys.push_back(i->second);
+    return keys;
+  }
+  template <class F>
+  void for_each(F&& f) {
+    for (auto& [key, held] : by_key_) f(key, held);
+  }
+  void clear() {
+    by_key_.clear();
+    by_id_.clear();
+  }
+
+ private:
+  std::unordered_map<uint64_t, Held> by_key_;
+  std::unordered_multimap<ObjectId, uint64_t, IdHash> by_id_;
+};
+
 struct Session {
   std::unique_ptr<Store> store;                         // null once closed and unmapped
   std::vector<ViewRecord*> escaped;                     // see ViewRecord::escaped
   bool closed = false;  // close() ran; the store goes with the last escaped view
-  std::unordered_map<uint64_t, Held> held;              // sealed objects this client holds
+  HeldTable held;                                       // sealed objects this client holds
   std::unordered_map<ObjectId, ViewRecord*, IdHash> creating;  // writable views of unsealed ones
 
   static uint64_t held_key(uint32_t entry, uint32_t generation) {

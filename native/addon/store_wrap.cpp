@@ -154,8 +154,9 @@ void StoreWrap::close_now() {
   if (waiter_) waiter_->stop();
   waiter_.reset();
   // Detach every view before the mapping goes: no JS code may touch unmapped memory.
-  for (auto& [key, held] : session_->held)
+  session_->held.for_each([](uint64_t, Held& held) {
     for (ViewRecord* r : held.views) detach_view(r);
+  });
   session_->held.clear();
   for (auto& [id, r] : session_->creating) detach_view(r);
   session_->creating.clear();
@@ -222,9 +223,7 @@ Napi::Value StoreWrap::JS_seal(const Napi::CallbackInfo& info) {
     }
     const ObjectView v = s.seal(id, keep || escaped);
     if (keep) {
-      Held& held = session_->held[Session::held_key(v.entry, v.generation)];  // a hold, no view yet
-      held.id = id;
-      held.pinned = true;
+      session_->held.add(Session::held_key(v.entry, v.generation), id).pinned = true;  // a hold, no view yet
       out_[2] = v.entry;
       out_[3] = v.generation;
     }
@@ -270,7 +269,7 @@ Napi::Value StoreWrap::JS_get(const Napi::CallbackInfo& info) {
     ViewRecord* r = nullptr;
     Napi::Buffer<uint8_t> buf = make_view(env, session_, v->data, v->data_size + v->metadata_size,
                                           key, false, id, &r);
-    Held& held = session_->held[key];
+    Held& held = session_->held.add(key, id);
     if (r == nullptr) {
       if (held.views.empty() && !held.pinned) {
         session_->held.erase(key);
@@ -278,7 +277,6 @@ Napi::Value StoreWrap::JS_get(const Napi::CallbackInfo& info) {
       }
       return env.Undefined();
     }
-    held.id = id;
     held.views.push_back(r);
     out_[0] = static_cast<double>(v->data_size);
     out_[1] = static_cast<double>(v->metadata_size);
@@ -307,14 +305,8 @@ Napi::Value StoreWrap::JS_put(const Napi::CallbackInfo& info) {
     const std::span<const uint8_t> meta = info[2].IsTypedArray() ? bytes_of(info[2]) : std::span<const uint8_t>{};
     const bool keep = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
     Store& s = store(env);
-    const ObjectView v = s.create_object(id, data.size(), meta);
-    if (!data.empty()) std::memcpy(v.data, data.data(), data.size());  // outside the lock
-    s.seal(id, keep);
-    if (keep) {
-      Held& held = session_->held[Session::held_key(v.entry, v.generation)];
-      held.id = id;
-      held.pinned = true;
-    }
+    const ObjectView v = s.put_object(id, data, meta, keep);
+    if (keep) session_->held.add(Session::held_key(v.entry, v.generation), id).pinned = true;
     return env.Undefined();
   });
 }
@@ -335,15 +327,23 @@ Napi::Value StoreWrap::JS_read(const Napi::CallbackInfo& info) {
     auto target = info[2].As<Napi::TypedArray>();
     uint8_t* dest = static_cast<uint8_t*>(target.ArrayBuffer().Data()) + target.ByteOffset();
     Store& s = store(env);
+    const bool with_metadata = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+    if (target.ByteLength() <= Store::kCopyInLockMax) {
+      // Small: one trip through the lock, no reference to take and drop.
+      auto r = s.copy_out_wait(id, {dest, target.ByteLength()}, with_metadata, timeout_ns);
+      if (!r) return env.Null();
+      out_[0] = static_cast<double>(r->data_size);
+      out_[1] = static_cast<double>(r->metadata_size);
+      return Napi::Number::New(env, static_cast<double>(r->data_size));
+    }
     auto v = s.get_wait(id, timeout_ns);
     if (!v) return env.Null();
-    const bool with_metadata = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
     const uint64_t size = v->data_size + (with_metadata ? v->metadata_size : 0);
     if (size <= target.ByteLength()) std::memcpy(dest, v->data, size);  // metadata follows data
     out_[0] = static_cast<double>(v->data_size);
     out_[1] = static_cast<double>(v->metadata_size);
     // A view this process already holds keeps its reference; otherwise drop ours now.
-    if (session_->held.count(Session::held_key(v->entry, v->generation)) == 0) s.release(v->entry, v->generation);
+    if (!session_->held.contains(Session::held_key(v->entry, v->generation))) s.release(v->entry, v->generation);
     return Napi::Number::New(env, static_cast<double>(v->data_size));
   });
 }
@@ -360,12 +360,12 @@ Napi::Value StoreWrap::JS_release(const Napi::CallbackInfo& info) {
     }
     store(env);
     const uint64_t key = Session::held_key(static_cast<uint32_t>(entry), static_cast<uint32_t>(generation));
-    auto it = session_->held.find(key);
-    if (it == session_->held.end()) return Napi::Boolean::New(env, false);
-    if (it->second.pinned) {
+    Held* held = session_->held.find(key);
+    if (held == nullptr) return Napi::Boolean::New(env, false);
+    if (held->pinned) {
       // A keepReference seal in this process holds it too: only release(id) drops that.
-      for (ViewRecord* r : it->second.views) detach_view(r);
-      it->second.views.clear();
+      for (ViewRecord* r : held->views) detach_view(r);
+      held->views.clear();
     } else {
       release_held(*session_, key);
     }
@@ -380,9 +380,7 @@ Napi::Value StoreWrap::JS_releaseId(const Napi::CallbackInfo& info) {
     ObjectId id;
     if (!read_id(info[0], id)) { throw_invalid(env, "release(id): id must be 20 bytes"); return env.Undefined(); }
     store(env);
-    std::vector<uint64_t> keys;
-    for (const auto& [key, held] : session_->held)
-      if (held.id == id) keys.push_back(key);
+    const std::vector<uint64_t> keys = session_->held.keys_of(id);
     if (keys.empty()) fail(Errc::ObjectNotFound, "this client holds no reference to that object");
     for (uint64_t key : keys) release_held(*session_, key);
     return env.Undefined();

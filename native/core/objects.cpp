@@ -1,5 +1,6 @@
 // Object operations: the Plasma calls (create, seal, abort, get, release, contains, delete,
 // evict), listings, statistics, cursors, notifications and change waits.
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,75 +43,107 @@ ObjectView Store::view_of(uint32_t i) const {
                     e.metadata_size};
 }
 
-ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
-                                std::span<const uint8_t> metadata) {
+void Store::check_fits(uint64_t data_size, uint64_t metadata_size) const {
   // Allocations are whole 64-byte blocks: one larger than the capacity rounded down can never
   // fit, and must not be waited for (or evicted for).
-  if (data_size > capacity_ || metadata.size() > capacity_ - data_size ||
-      round_up(std::max<uint64_t>(data_size + metadata.size(), 1), kAlign) > capacity_ / kAlign * kAlign)
-    fail(Errc::InvalidArgument, "object of " + std::to_string(data_size + metadata.size()) +
+  if (data_size > capacity_ || metadata_size > capacity_ - data_size ||
+      round_up(std::max<uint64_t>(data_size + metadata_size, 1), kAlign) > capacity_ / kAlign * kAlign)
+    fail(Errc::InvalidArgument, "object of " + std::to_string(data_size + metadata_size) +
                                     " bytes can never fit in a store of " +
                                     std::to_string(capacity_) + " bytes");
-  const uint64_t size = round_up(std::max<uint64_t>(data_size + metadata.size(), 1), kAlign);
-  ObjectView view;
+}
+
+// Evictions put deleted events in the ring: their readers are woken after the lock, even when
+// the create fails in the end.
+struct Store::PublishIfEvicted {
+  Store& s;
   bool evicted = false;
-  // Evictions put deleted events in the ring: wake their readers, after the lock, even when
-  // the create fails in the end.
-  struct PublishIfEvicted {
-    Store& s;
-    const bool& evicted;
-    ~PublishIfEvicted() {
-      if (evicted) s.publish_change();
+  ~PublishIfEvicted() {
+    if (evicted) s.publish_change();
+  }
+};
+
+ObjectView Store::create_locked(const ObjectId& id, uint64_t data_size, uint64_t metadata_size,
+                                PublishIfEvicted& eviction) {
+  const uint64_t size = round_up(std::max<uint64_t>(data_size + metadata_size, 1), kAlign);
+  if (find_locked(id) >= 0) fail(Errc::ObjectExists, "object " + hex(id) + " already exists");
+  // entry_free_count lives in shared memory: never index with it unchecked.
+  if (hdr_->entry_free_count > max_objects_)
+    fail(Errc::BadSegment, "bad segment: free-entry count out of range");
+  bool reclaimed = false;
+  std::optional<uint64_t> offset;
+  // Room: free space first, then space of dead clients, then (lru) the least recently used.
+  for (;;) {
+    if (hdr_->entry_free_count > 0 && (offset = alloc_locked(size))) break;
+    if (!reclaimed) {
+      reclaim_dead_clients_locked();
+      reclaimed = true;
+      continue;
     }
-  } publish_if_evicted{*this, evicted};
+    if (eviction_ == Eviction::Lru && evict_one_locked()) {
+      eviction.evicted = true;
+      continue;
+    }
+    if (hdr_->entry_free_count == 0)
+      fail(Errc::StoreFull, "store '" + name_ + "' holds its maximum of " +
+                                std::to_string(max_objects_) + " objects");
+    fail(Errc::StoreFull, "store '" + name_ + "' has no room for " + std::to_string(size) +
+                              " bytes (" + std::to_string(hdr_->used_bytes) + " of " +
+                              std::to_string(capacity_) + " used)");
+  }
+  const uint32_t i = entry_free_[--hdr_->entry_free_count];
+  ObjectEntry& e = entry_at(i);
+  if (state_of(e) != ObjectState::Free) fail(Errc::BadSegment, "bad segment: the free-entry stack names a live object");
+  std::memcpy(e.id, id.data(), kIdSize);
+  e.data_size = data_size;
+  e.metadata_size = metadata_size;
+  e.offset = *offset;
+  e.alloc_size = size;
+  e.lru_tick = ++hdr_->lru_clock;
+  e.holders[0] = e.holders[1] = 0;
+  e.creator_slot = slot_;
+  e.generation += 1;
+  // Last, and ordered after the fields above: repair after a crash trusts state.
+  std::atomic_ref<uint32_t>(e.state).store(static_cast<uint32_t>(ObjectState::Created), std::memory_order_release);
+  index_insert_locked(i);
+  hdr_->objects += 1;
+  hdr_->creates += 1;
+  return view_of(i);
+}
+
+ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
+                                std::span<const uint8_t> metadata) {
+  check_fits(data_size, metadata.size());
+  PublishIfEvicted eviction{*this};
+  ObjectView view;
   {
     Locked lock(*this);
-    if (find_locked(id) >= 0) fail(Errc::ObjectExists, "object " + hex(id) + " already exists");
-    // entry_free_count lives in shared memory: never index with it unchecked.
-    if (hdr_->entry_free_count > max_objects_)
-      fail(Errc::BadSegment, "bad segment: free-entry count out of range");
-    bool reclaimed = false;
-    std::optional<uint64_t> offset;
-    // Room: free space first, then space of dead clients, then (lru) the least recently used.
-    for (;;) {
-      if (hdr_->entry_free_count > 0 && (offset = alloc_locked(size))) break;
-      if (!reclaimed) {
-        reclaim_dead_clients_locked();
-        reclaimed = true;
-        continue;
-      }
-      if (eviction_ == Eviction::Lru && evict_one_locked()) {
-        evicted = true;
-        continue;
-      }
-      if (hdr_->entry_free_count == 0)
-        fail(Errc::StoreFull, "store '" + name_ + "' holds its maximum of " +
-                                  std::to_string(max_objects_) + " objects");
-      fail(Errc::StoreFull, "store '" + name_ + "' has no room for " + std::to_string(size) +
-                                " bytes (" + std::to_string(hdr_->used_bytes) + " of " +
-                                std::to_string(capacity_) + " used)");
-    }
-    const uint32_t i = entry_free_[--hdr_->entry_free_count];
-    ObjectEntry& e = entry_at(i);
-    if (state_of(e) != ObjectState::Free) fail(Errc::BadSegment, "bad segment: the free-entry stack names a live object");
-    std::memcpy(e.id, id.data(), kIdSize);
-    e.data_size = data_size;
-    e.metadata_size = metadata.size();
-    e.offset = *offset;
-    e.alloc_size = size;
-    e.lru_tick = ++hdr_->lru_clock;
-    e.holders[0] = e.holders[1] = 0;
-    e.creator_slot = slot_;
-    e.generation += 1;
-    // Last, and ordered after the fields above: repair after a crash trusts state.
-    std::atomic_ref<uint32_t>(e.state).store(static_cast<uint32_t>(ObjectState::Created), std::memory_order_release);
-    index_insert_locked(i);
-    hdr_->objects += 1;
-    hdr_->creates += 1;
-    view = view_of(i);
+    view = create_locked(id, data_size, metadata.size(), eviction);
   }
   // Only the creator can reach an unsealed object: copy outside the lock.
   if (!metadata.empty()) std::memcpy(view.metadata, metadata.data(), metadata.size());
+  return view;
+}
+
+ObjectView Store::put_object(const ObjectId& id, std::span<const uint8_t> data,
+                             std::span<const uint8_t> metadata, bool keep_reference) {
+  if (data.size() + metadata.size() > kCopyInLockMax) {
+    const ObjectView view = create_object(id, data.size(), metadata);
+    if (!data.empty()) std::memcpy(view.data, data.data(), data.size());
+    return seal(id, keep_reference);
+  }
+  check_fits(data.size(), metadata.size());
+  PublishIfEvicted eviction{*this};
+  ObjectView view;
+  {
+    Locked lock(*this);
+    view = create_locked(id, data.size(), metadata.size(), eviction);
+    // Small: copying under the lock costs less than taking it a second time to seal.
+    if (!data.empty()) std::memcpy(view.data, data.data(), data.size());
+    if (!metadata.empty()) std::memcpy(view.metadata, metadata.data(), metadata.size());
+    seal_locked(view.entry, id, keep_reference);
+  }
+  publish_change();
   return view;
 }
 
@@ -142,15 +175,20 @@ ObjectView Store::seal(const ObjectId& id, bool keep_reference) {
     if (state_of(e) == ObjectState::Sealed) fail(Errc::ObjectAlreadySealed, "object " + hex(id) + " is already sealed");
     if (e.creator_slot != slot_) fail(Errc::NotCreator, "object " + hex(id) + " was created by another client");
     view = view_of(static_cast<uint32_t>(i));
-    e.state = static_cast<uint32_t>(ObjectState::Sealed);
-    if (keep_reference) e.holders[slot_ / 64] |= slot_bit(slot_);
-    e.lru_tick = ++hdr_->lru_clock;
-    hdr_->sealed += 1;
-    hdr_->seals += 1;
-    emit_locked(EventType::Sealed, id);
+    seal_locked(static_cast<uint32_t>(i), id, keep_reference);
   }
   publish_change();
   return view;
+}
+
+void Store::seal_locked(uint32_t i, const ObjectId& id, bool keep_reference) {
+  ObjectEntry& e = entry_at(i);
+  e.state = static_cast<uint32_t>(ObjectState::Sealed);
+  if (keep_reference) e.holders[slot_ / 64] |= slot_bit(slot_);
+  e.lru_tick = ++hdr_->lru_clock;
+  hdr_->sealed += 1;
+  hdr_->seals += 1;
+  emit_locked(EventType::Sealed, id);
 }
 
 void Store::abort(const ObjectId& id) {
@@ -181,15 +219,43 @@ std::optional<ObjectView> Store::get(const ObjectId& id) {
   return v;
 }
 
-std::optional<ObjectView> Store::get_wait(const ObjectId& id, int64_t timeout_ns) {
+// Calls attempt() until it returns a value or timeout_ns (-1: forever) passes.
+template <class Attempt>
+auto Store::retry_until(int64_t timeout_ns, Attempt attempt) -> decltype(attempt()) {
   const int64_t give_up = futex::monotonic_ns() + (timeout_ns < 0 ? 0 : timeout_ns);
   const timespec deadline = futex::deadline_after_ns(timeout_ns < 0 ? 0 : timeout_ns);
   for (;;) {
-    const uint32_t seen = change_seq();
-    if (auto v = get(id)) return v;
+    const uint32_t seen = change_seq();  // before trying, so a seal in between wakes us
+    if (auto r = attempt()) return r;
     if (timeout_ns == 0 || (timeout_ns > 0 && futex::monotonic_ns() >= give_up)) return std::nullopt;
-    if (!wait_change(seen, timeout_ns < 0 ? nullptr : &deadline)) return get(id);
+    if (!wait_change(seen, timeout_ns < 0 ? nullptr : &deadline)) return attempt();
   }
+}
+
+std::optional<ObjectView> Store::get_wait(const ObjectId& id, int64_t timeout_ns) {
+  return retry_until(timeout_ns, [&] { return get(id); });
+}
+
+std::optional<CopyResult> Store::copy_out(const ObjectId& id, std::span<uint8_t> dest, bool with_metadata) {
+  if (dest.size() > kCopyInLockMax)
+    fail(Errc::InvalidArgument, "copy_out copies under the lock: at most " + std::to_string(kCopyInLockMax) + " bytes");
+  Locked lock(*this);
+  const int64_t i = find_locked(id);
+  if (i < 0 || state_of(objects_[i]) != ObjectState::Sealed) return std::nullopt;
+  const ObjectView v = view_of(static_cast<uint32_t>(i));
+  objects_[i].lru_tick = ++hdr_->lru_clock;
+  CopyResult r{v.data_size, v.metadata_size, false};
+  const uint64_t size = v.data_size + (with_metadata ? v.metadata_size : 0);
+  if (size <= dest.size()) {
+    std::memcpy(dest.data(), v.data, size);  // the metadata follows the data
+    r.copied = true;
+  }
+  return r;
+}
+
+std::optional<CopyResult> Store::copy_out_wait(const ObjectId& id, std::span<uint8_t> dest, bool with_metadata,
+                                               int64_t timeout_ns) {
+  return retry_until(timeout_ns, [&] { return copy_out(id, dest, with_metadata); });
 }
 
 void Store::release(uint32_t entry, uint32_t generation) {
@@ -449,7 +515,12 @@ bool Store::spin_for_change(uint32_t seen) const {
   for (int i = 0;; ++i) {
     if (change_seq() != seen) return true;
     cpu_relax();
-    if ((i & 63) == 63 && futex::monotonic_ns() > until) return false;
+    if ((i & 63) == 63) {
+      if (futex::monotonic_ns() > until) return false;
+      // With more busy processes than cores, the one we wait for may be waiting for this
+      // core: hand it over. With a core to spare this returns at once.
+      sched_yield();
+    }
   }
 }
 

@@ -39,6 +39,13 @@ struct ObjectView {
   uint64_t metadata_size = 0;
 };
 
+// What copy_out found: the object's sizes; copied when its bytes went into the caller's buffer.
+struct CopyResult {
+  uint64_t data_size = 0;
+  uint64_t metadata_size = 0;
+  bool copied = false;
+};
+
 struct ObjectInfo {
   ObjectId id{};
   ObjectState state = ObjectState::Free;
@@ -94,7 +101,19 @@ class Store {
   // releases it; the returned view names it for release().
   ObjectView seal(const ObjectId& id, bool keep_reference = false);
   void abort(const ObjectId& id);
+  // create + copy + seal. Up to kCopyInLockMax bytes in one lock round trip (the copy holds
+  // the lock); larger objects are copied outside it.
+  ObjectView put_object(const ObjectId& id, std::span<const uint8_t> data,
+                        std::span<const uint8_t> metadata, bool keep_reference);
   std::optional<ObjectView> get(const ObjectId& id);
+  // For small objects, cheaper than get + copy + release: copies a sealed object's data (then
+  // its metadata, with_metadata) into dest under the lock, if it all fits, taking no
+  // reference. dest is at most kCopyInLockMax bytes. nullopt if id is not sealed.
+  std::optional<CopyResult> copy_out(const ObjectId& id, std::span<uint8_t> dest, bool with_metadata);
+  std::optional<CopyResult> copy_out_wait(const ObjectId& id, std::span<uint8_t> dest, bool with_metadata,
+                                          int64_t timeout_ns);
+  // The most that put_object and copy_out copy while holding the lock (others wait meanwhile).
+  static constexpr uint64_t kCopyInLockMax = 16 << 10;
   // Waits up to timeout_ns (-1: forever) for id to be sealed; nullopt on timeout.
   std::optional<ObjectView> get_wait(const ObjectId& id, int64_t timeout_ns);
   void release(uint32_t entry, uint32_t generation);
@@ -142,7 +161,15 @@ class Store {
   void attach_client();
   void detach_client() noexcept;
 
+  struct PublishIfEvicted;
+  void check_fits(uint64_t data_size, uint64_t metadata_size) const;
+  template <class Attempt>
+  auto retry_until(int64_t timeout_ns, Attempt attempt) -> decltype(attempt());
+
   // Everything below runs with the mutex held.
+  ObjectView create_locked(const ObjectId& id, uint64_t data_size, uint64_t metadata_size,
+                           PublishIfEvicted& eviction);
+  void seal_locked(uint32_t entry, const ObjectId& id, bool keep_reference);
   void repair_locked();
   void reclaim_dead_clients_locked();
   void release_slot_locked(uint32_t slot);

@@ -729,6 +729,53 @@ TEST(get_wait) {
   s->release(v->entry, v->generation);
 }
 
+TEST(put_object_and_copy_out) {
+  ShmName name("put-copy");
+  auto a = Store::create(name, options(1 << 20));
+  auto b = Store::open(name);
+  const std::string meta = "m:1";
+  for (const uint64_t size : {uint64_t{0}, uint64_t{100}, Store::kCopyInLockMax - meta.size(), uint64_t{70'000}}) {
+    const ObjectId id = make_id(size + 1);
+    std::vector<uint8_t> bytes(size);
+    fill_pattern(bytes.data(), size, size);
+    // Small ones are sealed under the lock they were created in; large ones copied outside.
+    const ObjectView v = a->put_object(id, bytes, as_bytes(meta), size == 100);
+    CHECK(a->contains(id));
+    check_view_pattern(v, size, size);
+    CHECK_EQ(find_info(a->list(), id)->holders, size == 100 ? 1u : 0u);
+    CHECK_THROWS_CODE(a->put_object(id, bytes, {}, false), Errc::ObjectExists);
+
+    // copy_out: data then metadata when both fit, sizes alone when not; no reference taken.
+    std::vector<uint8_t> out(Store::kCopyInLockMax, 0xee);
+    auto r = b->copy_out(id, out, true);
+    REQUIRE(r.has_value());
+    CHECK_EQ(r->data_size, size);
+    CHECK_EQ(r->metadata_size, meta.size());
+    CHECK(r->copied == (size + meta.size() <= out.size()));
+    if (r->copied) {
+      CHECK(has_pattern(out.data(), size, size));
+      CHECK_EQ(as_string(out.data() + size, meta.size()), meta);
+    } else {
+      CHECK_EQ(out[0], 0xee);  // nothing copied
+    }
+    auto without_meta = b->copy_out(id, std::span<uint8_t>(out.data(), std::min<uint64_t>(size, out.size())), false);
+    CHECK(without_meta.has_value() && without_meta->copied == (size <= out.size()));
+    CHECK_EQ(find_info(a->list(), id)->holders, size == 100 ? 1u : 0u);
+  }
+  std::vector<uint8_t> big(Store::kCopyInLockMax + 1);
+  CHECK_THROWS_CODE(b->copy_out(make_id(101), big, false), Errc::InvalidArgument);
+  std::vector<uint8_t> out(64);
+  CHECK(!b->copy_out(make_id(999), out, false).has_value());
+  a->create_object(make_id(998), 10, {});
+  CHECK(!b->copy_out(make_id(998), out, false).has_value());  // not sealed yet
+  const int64_t t0 = now_ns();
+  CHECK(!b->copy_out_wait(make_id(998), out, false, 30 * kMs).has_value());
+  CHECK(now_ns() - t0 >= 25 * kMs);
+  a->seal(make_id(998));
+  CHECK(b->copy_out_wait(make_id(998), out, false, 30 * kMs).has_value());
+  check_accounting(*a);
+}
+
 TEST(get_wait_is_satisfied_by_another_threads_seal) {
   ShmName name("gwait-seal");
   auto s = Store::create(name, options(1 << 16));

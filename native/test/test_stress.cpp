@@ -89,6 +89,10 @@ void worker(Store& h, uint64_t worker_id, int64_t deadline, bool waits, Counters
   };
   std::vector<Held> held;
   uint64_t serial = 0;
+  struct alignas(64) CopyBuf {
+    uint8_t bytes[Store::kCopyInLockMax];
+  };
+  const auto copy_buf = std::make_unique<CopyBuf>();
   // A handle holds an object once (a bit per client, not a count): a second get of something
   // already held hands out the same view and must not be released twice.
   auto hold = [&](const ObjectView& v) {
@@ -113,6 +117,14 @@ void worker(Store& h, uint64_t worker_id, int64_t deadline, bool waits, Counters
         const uint64_t size = rng() % 4 == 0 ? rng() % 64 : rng() % kMaxSize;
         const Meta m{(worker_id << 40) | ++serial, size};
         const auto meta = std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(&m), sizeof m);
+        if (!waits && rng() % 4 == 0) {  // create + copy + seal in one call
+          std::vector<uint8_t> bytes(size);
+          fill_pattern(bytes.data(), size, m.seed);
+          h.put_object(id, bytes, meta, false);
+          n.creates.fetch_add(1, std::memory_order_relaxed);
+          n.seals.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
         ObjectView v = waits ? h.create_object_wait(id, size, meta, 2'000'000)
                              : h.create_object(id, size, meta);
         n.creates.fetch_add(1, std::memory_order_relaxed);
@@ -137,8 +149,14 @@ void worker(Store& h, uint64_t worker_id, int64_t deadline, bool waits, Counters
         n.removes.fetch_add(1, std::memory_order_relaxed);
       } else if (op < 89 && !waits) {  // eviction 'none': space comes only from removes
         n.evicted.fetch_add(h.evict(rng() % 16384), std::memory_order_relaxed);
-      } else if (op < 94) {
+      } else if (op < 92) {
         (void)h.contains(id);
+      } else if (op < 94) {  // a copy under the lock, no reference taken
+        uint8_t* out = copy_buf->bytes;
+        if (auto r = h.copy_out(id, {out, sizeof copy_buf->bytes}, true); r && r->copied) {
+          const ObjectView copy{0, 0, out, r->data_size, out + r->data_size, r->metadata_size};
+          if (verify(copy)) n.verified.fetch_add(1, std::memory_order_relaxed);
+        }
       } else {
         if (held.size() >= kMaxHeld) release_one(0);
         if (auto v = h.get_wait(id, waits ? 2'000'000 : 200'000)) {

@@ -156,6 +156,42 @@ function makeBatch(schema: Schema, data: Data<Struct>, metadata: Map<string, str
   return new RecordBatch(schema, data, metadata);
 }
 
+// Table's constructor unwraps its arguments and compares every batch's schema with the
+// table's (compareSchemas walks every field); our batches all carry the one cached Schema, so
+// the comparison is always true. Likewise built as the constructor leaves a Table:
+// { schema, batches, _offsets } with _offsets the running row counts; checked once at load.
+const directTables: boolean =
+  directBatches &&
+  (() => {
+    try {
+      const schema = new Schema([]);
+      const data = new Data(new Struct([]), 0, 0, 0, [undefined, undefined, new Uint8Array(0)] as never, []) as Data<Struct>;
+      const probe = new Table(schema, [makeBatch(schema, data, undefined)]) as unknown as Record<string, unknown>;
+      const keys = Object.keys(probe);
+      return (
+        keys.length === 3 &&
+        keys[0] === 'schema' &&
+        keys[1] === 'batches' &&
+        keys[2] === '_offsets' &&
+        probe._offsets instanceof Uint32Array &&
+        Object.getPrototypeOf(probe) === Table.prototype
+      );
+    } catch {
+      return false;
+    }
+  })();
+
+function makeTable(schema: Schema, batches: RecordBatch[]): Table {
+  if (!directTables) return batches.length === 0 ? new Table(schema) : new Table(schema, batches);
+  const offsets = new Uint32Array(batches.length + 1);
+  for (let i = 0; i < batches.length; i++) offsets[i + 1] = offsets[i] + batches[i].numRows;
+  const table = Object.create(Table.prototype) as Record<string, unknown>;
+  table.schema = schema;
+  table.batches = batches;
+  table._offsets = offsets;
+  return table as unknown as Table;
+}
+
 function checkBuffers(h: BatchInfo, bodyLength: number): void {
   for (const b of h.buffers) {
     if (b.offset + b.length > bodyLength) {
@@ -320,7 +356,7 @@ export class TableDecoder {
     }
     this.#stats.decodes++;
     this.#stats.batches += batches.length;
-    return batches.length === 0 ? new Table(schema) : new Table(schema, batches);
+    return makeTable(schema, batches);
   }
 
   #fallback(bytes: Uint8Array): Table {

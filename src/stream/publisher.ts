@@ -30,10 +30,18 @@ interface Message {
   pin: boolean;
 }
 
+const byteLength = (msg: Message): number => msg.bytes?.length ?? msg.table!.byteLength;
+
 const PIN = { keepReference: true };
 
 // Arrow messages up to this size are staged and put(); larger ones are written in place.
 const STAGE_LIMIT = 64 << 10;
+
+// lossless: how often (in seqs) a publish deletes what every subscriber has passed; also
+// whenever the store is full.
+const DELETE_EVERY = 64;
+// ... or bytes: large messages are deleted soon, so the next ones reuse memory still in cache.
+const DELETE_BYTES = 1 << 20;
 
 export class Publisher {
   readonly stream: string;
@@ -49,6 +57,7 @@ export class Publisher {
   #tail: Promise<void> = Promise.resolve();
   #queued = 0;
   #waitedMs = 0;
+  #undeletedBytes = 0; // published since the last #deletePassed
   readonly #endMeta: Uint8Array;
   readonly #sealOptions: { keepReference: boolean };
   readonly #encoder = new TableEncoder(); // keeps the schema message between batches
@@ -114,7 +123,7 @@ export class Publisher {
     return this.#enqueue(async () => {
       const msg = this.#prepare(payload);
       await this.#store_(msg, this.#next);
-      return this.#commit();
+      return this.#commit(msg);
     });
   }
 
@@ -123,7 +132,7 @@ export class Publisher {
     if (this.#queued > 0) throw invalidArgument(`a publish() on '${this.stream}' is still waiting for room: await it first`);
     const msg = this.#prepare(payload);
     if (!this.#tryStore(msg, this.#next)) this.#storeMessage(msg, this.#next);
-    return this.#commit();
+    return this.#commit(msg);
   }
 
   /**
@@ -208,18 +217,30 @@ export class Publisher {
 
   /** Stores msg at seq; false while a lossless store is full. */
   #tryStore(msg: Message, seq: number): boolean {
-    if (this.retention === 'lossless') this.#deletePassed();
+    const lossless = this.retention === 'lossless';
+    // Subscribers store their cursors every few hundred messages: looking at them on every
+    // publish would mostly find nothing new.
+    if (lossless && (seq % DELETE_EVERY === 0 || this.#undeletedBytes >= DELETE_BYTES)) this.#deletePassed();
+    if (this.#storeIfRoom(msg, seq)) return true;
+    if (lossless) {
+      this.#deletePassed();
+      return this.#storeIfRoom(msg, seq);
+    }
+    // The store may have eviction 'none': make room ourselves, the producer never waits.
+    this.#store.evict(byteLength(msg) + msg.meta.length);
+    this.#storeMessage(msg, seq);
+    return true;
+  }
+
+  /** #storeMessage, false instead of ERR_STORE_FULL. */
+  #storeIfRoom(msg: Message, seq: number): boolean {
     try {
       this.#storeMessage(msg, seq);
       return true;
     } catch (err) {
       if (!(err instanceof StoreError) || err.code !== 'ERR_STORE_FULL') throw err;
+      return false;
     }
-    if (this.retention === 'lossless') return false;
-    // The store may have eviction 'none': make room ourselves, the producer never waits.
-    this.#store.evict((msg.bytes?.length ?? msg.table!.byteLength) + msg.meta.length);
-    this.#storeMessage(msg, seq);
-    return true;
   }
 
   /** Creates, fills and seals msg's object (ERR_STORE_FULL if there is no room). */
@@ -240,8 +261,9 @@ export class Publisher {
     this.#store.seal(id, seal);
   }
 
-  #commit(): number {
+  #commit(msg: Message): number {
     const seq = this.#next++;
+    this.#undeletedBytes += byteLength(msg);
     // After the seal: a subscriber that finds seq missing while head > seq knows it was lost.
     // No wake-up needed, the seal already woke everyone.
     this.#store.setCursor(this.#cursors.head, this.#next, { notify: false });
@@ -262,5 +284,6 @@ export class Publisher {
       }
     }
     if (passed > this.#deletedUpTo) this.#deletedUpTo = passed;
+    this.#undeletedBytes = 0;
   }
 }

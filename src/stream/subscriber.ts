@@ -73,10 +73,16 @@ export class StreamMessage implements Disposable {
 const EMPTY = Buffer.alloc(0);
 // Messages up to this size are copied out (with their metadata) instead of viewed in place.
 const COPY_LIMIT = 16 << 10;
+// The copies are carved from slabs of this size, 8-byte aligned (Arrow columns are typed
+// arrays over them): one allocation per dozens of messages. A slab lives while any message
+// carved from it is referenced.
+const SLAB_SIZE = 256 << 10;
 
-// How many messages a lossless subscriber reads between cursor stores (each store may wake
-// the producer); it also stores before it waits.
-const CURSOR_EVERY = 32;
+// A lossless subscriber stores its cursor (which may wake the producer) after this many
+// messages or bytes, whichever comes first, and before it waits: it holds back at most that
+// much of the store.
+const CURSOR_EVERY = 256;
+const CURSOR_BYTES = 1 << 20;
 
 export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<StreamMessage>, Disposable {
   readonly stream: string;
@@ -91,11 +97,13 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
   #current: StreamMessage | null = null;
   #lossless = false;
   #storedCursor: number;
+  #unstoredBytes = 0; // of messages read since the last cursor store
   #done = false;
   #lostCount = 0;
   #received = 0;
   #count: number | null = null;
-  readonly #scratch = Buffer.allocUnsafe(COPY_LIMIT);
+  #slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+  #slabUsed = 0;
 
   constructor(store: ObjectStore, stream: string, options?: SubscriberOptions) {
     const o = check.options<SubscriberOptions>(options, ['fromSeq', 'timeoutMs', 'signal'], 'Subscriber options');
@@ -196,7 +204,10 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
         this.#lossless = meta.lossless;
         this.#next = seq + 1;
         this.#received += 1;
-        if (this.#lossless && this.#next - this.#storedCursor >= CURSOR_EVERY) this.#storeCursor(seq);
+        this.#unstoredBytes += got.data.byteLength;
+        if (this.#lossless && (this.#next - this.#storedCursor >= CURSOR_EVERY || this.#unstoredBytes >= CURSOR_BYTES)) {
+          this.#storeCursor(seq);
+        }
         const lostBefore = lostFrom < 0 ? null : { from: lostFrom, to: seq };
         return new StreamMessage(seq, got.data, got.obj, meta.content, lostBefore, this.#decoder);
       }
@@ -216,13 +227,18 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
    */
   #fetch(seq: number): { data: Buffer; metadata: Uint8Array; obj: StoredObject | null } | null {
     const id = this.#id(seq);
-    const sizes = this.#store.readWithMetadata(id, this.#scratch);
+    if (SLAB_SIZE - this.#slabUsed < COPY_LIMIT) {
+      this.#slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+      this.#slabUsed = 0;
+    }
+    const at = this.#slabUsed;
+    const sizes = this.#store.readWithMetadata(id, this.#slab.subarray(at, at + COPY_LIMIT));
     if (sizes === null) return null;
     const [dataSize, metadataSize] = sizes;
-    if (dataSize + metadataSize <= this.#scratch.length) {
-      const data = Buffer.allocUnsafe(dataSize); // its own: the scratch is reused
-      this.#scratch.copy(data, 0, 0, dataSize);
-      return { data, metadata: this.#scratch.subarray(dataSize, dataSize + metadataSize), obj: null };
+    if (dataSize + metadataSize <= COPY_LIMIT) {
+      this.#slabUsed = at + ((dataSize + metadataSize + 7) & ~7);
+      const slab = this.#slab;
+      return { data: slab.subarray(at, at + dataSize), metadata: slab.subarray(at + dataSize, at + dataSize + metadataSize), obj: null };
     }
     const obj = this.#store.get(id);
     return obj === null ? null : { data: obj.data, metadata: obj.metadata, obj };
@@ -249,6 +265,7 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
   #storeCursor(upTo = this.#next): void {
     if (!this.#lossless || upTo === this.#storedCursor) return;
     this.#storedCursor = upTo;
+    this.#unstoredBytes = 0;
     this.#store.setCursor(this.#cursors.sub, upTo);
   }
 }
