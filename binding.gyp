@@ -4,6 +4,7 @@
       "target_name": "shmstore",
       "sources": [
         "native/core/clients.cpp",
+        "native/core/copy.cpp",
         "native/core/futex.cpp",
         "native/core/objects.cpp",
         "native/core/segment.cpp",

@@ -217,10 +217,14 @@ export class ObjectStore implements Disposable {
     this.#native.abort(idBytes(id));
   }
 
-  /** create + copy + seal, in one call (no writable view is made). */
-  put(id: ObjectId, data: Uint8Array, metadata?: Uint8Array | null, options?: { keepReference?: boolean }): void {
+  /**
+   * create + copy + seal, in one call (no writable view is made). `data` may be a list of
+   * pieces, stored one after another (e.g. an Arrow stream's pieces, never assembled first).
+   */
+  put(id: ObjectId, data: Uint8Array | readonly Uint8Array[], metadata?: Uint8Array | null, options?: { keepReference?: boolean }): void {
     const idb = idBytes(id);
-    check.bytes(data, 'data');
+    if (Array.isArray(data)) data.forEach((piece, i) => check.bytes(piece, `data[${i}]`));
+    else check.bytes(data, 'data');
     const meta = metadata == null ? null : check.bytes(metadata, 'metadata');
     const o = check.options<{ keepReference: boolean }>(options, ['keepReference'], 'put options');
     this.#native.put(idb, data, meta, o.keepReference === true);

@@ -286,26 +286,39 @@ Napi::Value StoreWrap::JS_get(const Napi::CallbackInfo& info) {
   });
 }
 
-// put(id, data: Uint8Array, metadata: Uint8Array | null, keepReference): create, copy, seal in
-// one call, with no writable view to make and detach (what makes small objects cheap).
+// put(id, data: Uint8Array | Uint8Array[], metadata: Uint8Array | null, keepReference):
+// create, copy (an array's pieces one after another), seal in one call, with no writable view
+// to make and detach (what makes small objects cheap).
 Napi::Value StoreWrap::JS_put(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    ObjectId id;
-    if (!read_id(info[0], id) || !info[1].IsTypedArray() ||
-        !(info[2].IsNull() || info[2].IsUndefined() || info[2].IsTypedArray())) {
-      throw_invalid(env, "put(id, data, metadata): bad arguments");
-      return env.Undefined();
-    }
     auto bytes_of = [](const Napi::Value& v) {
       auto arr = v.As<Napi::TypedArray>();
       return std::span<const uint8_t>(static_cast<const uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset(), arr.ByteLength());
     };
-    const std::span<const uint8_t> data = bytes_of(info[1]);
+    ObjectId id;
+    std::vector<std::span<const uint8_t>> pieces;
+    bool ok = read_id(info[0], id) && (info[2].IsNull() || info[2].IsUndefined() || info[2].IsTypedArray());
+    if (ok && info[1].IsTypedArray()) {
+      pieces.push_back(bytes_of(info[1]));
+    } else if (ok && info[1].IsArray()) {
+      const auto list = info[1].As<Napi::Array>();
+      for (uint32_t i = 0; ok && i < list.Length(); ++i) {
+        const Napi::Value piece = list.Get(i);
+        ok = piece.IsTypedArray();
+        if (ok) pieces.push_back(bytes_of(piece));
+      }
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      throw_invalid(env, "put(id, data, metadata): bad arguments");
+      return env.Undefined();
+    }
     const std::span<const uint8_t> meta = info[2].IsTypedArray() ? bytes_of(info[2]) : std::span<const uint8_t>{};
     const bool keep = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
     Store& s = store(env);
-    const ObjectView v = s.put_object(id, data, meta, keep);
+    const ObjectView v = s.put_object(id, pieces, meta, keep);
     if (keep) session_->held.add(Session::held_key(v.entry, v.generation), id).pinned = true;
     return env.Undefined();
   });

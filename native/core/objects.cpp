@@ -8,6 +8,7 @@
 #include <climits>
 #include <cstring>
 
+#include "copy.h"
 #include "errors.h"
 #include "futex.h"
 #include "lock.h"
@@ -125,21 +126,38 @@ ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
   return view;
 }
 
-ObjectView Store::put_object(const ObjectId& id, std::span<const uint8_t> data,
+ObjectView Store::put_object(const ObjectId& id, std::span<const std::span<const uint8_t>> pieces,
                              std::span<const uint8_t> metadata, bool keep_reference) {
-  if (data.size() + metadata.size() > kCopyInLockMax) {
-    const ObjectView view = create_object(id, data.size(), metadata);
-    if (!data.empty()) std::memcpy(view.data, data.data(), data.size());
+  uint64_t data_size = 0;
+  for (const auto& p : pieces) {
+    if (p.size() > capacity_ - std::min(data_size, capacity_)) {
+      data_size = capacity_ + 1;  // check_fits refuses it
+      break;
+    }
+    data_size += p.size();
+  }
+  check_fits(data_size, metadata.size());
+  if (data_size + metadata.size() > kCopyInLockMax) {
+    const ObjectView view = create_object(id, data_size, metadata);
+    uint8_t* at = view.data;
+    for (const auto& p : pieces) {
+      if (p.size() >= kStreamingCopyMin) copy_streaming(at, p.data(), p.size());
+      else if (!p.empty()) std::memcpy(at, p.data(), p.size());
+      at += p.size();
+    }
     return seal(id, keep_reference);
   }
-  check_fits(data.size(), metadata.size());
   PublishIfEvicted eviction{*this};
   ObjectView view;
   {
     Locked lock(*this);
-    view = create_locked(id, data.size(), metadata.size(), eviction);
+    view = create_locked(id, data_size, metadata.size(), eviction);
     // Small: copying under the lock costs less than taking it a second time to seal.
-    if (!data.empty()) std::memcpy(view.data, data.data(), data.size());
+    uint8_t* at = view.data;
+    for (const auto& p : pieces) {
+      if (!p.empty()) std::memcpy(at, p.data(), p.size());
+      at += p.size();
+    }
     if (!metadata.empty()) std::memcpy(view.metadata, metadata.data(), metadata.size());
     seal_locked(view.entry, id, keep_reference);
   }

@@ -101,9 +101,10 @@ class Store {
   // releases it; the returned view names it for release().
   ObjectView seal(const ObjectId& id, bool keep_reference = false);
   void abort(const ObjectId& id);
-  // create + copy + seal. Up to kCopyInLockMax bytes in one lock round trip (the copy holds
-  // the lock); larger objects are copied outside it.
-  ObjectView put_object(const ObjectId& id, std::span<const uint8_t> data,
+  // create + copy + seal, the data gathered from pieces stored one after another. Up to
+  // kCopyInLockMax bytes in one lock round trip (the copy holds the lock); larger objects are
+  // copied outside it, large pieces with copy_streaming.
+  ObjectView put_object(const ObjectId& id, std::span<const std::span<const uint8_t>> pieces,
                         std::span<const uint8_t> metadata, bool keep_reference);
   std::optional<ObjectView> get(const ObjectId& id);
   // For small objects, cheaper than get + copy + release: copies a sealed object's data (then

@@ -738,12 +738,15 @@ TEST(put_object_and_copy_out) {
     const ObjectId id = make_id(size + 1);
     std::vector<uint8_t> bytes(size);
     fill_pattern(bytes.data(), size, size);
-    // Small ones are sealed under the lock they were created in; large ones copied outside.
-    const ObjectView v = a->put_object(id, bytes, as_bytes(meta), size == 100);
+    // Small ones are sealed under the lock they were created in; large ones copied outside,
+    // a piece of 64 KiB or more with streaming stores (here from an unaligned offset).
+    const std::span<const uint8_t> all(bytes);
+    const std::span<const uint8_t> pieces[] = {all.first(size / 7), all.subspan(size / 7)};
+    const ObjectView v = a->put_object(id, pieces, as_bytes(meta), size == 100);
     CHECK(a->contains(id));
     check_view_pattern(v, size, size);
     CHECK_EQ(find_info(a->list(), id)->holders, size == 100 ? 1u : 0u);
-    CHECK_THROWS_CODE(a->put_object(id, bytes, {}, false), Errc::ObjectExists);
+    CHECK_THROWS_CODE(a->put_object(id, pieces, {}, false), Errc::ObjectExists);
 
     // copy_out: data then metadata when both fit, sizes alone when not; no reference taken.
     std::vector<uint8_t> out(Store::kCopyInLockMax, 0xee);

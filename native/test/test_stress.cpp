@@ -120,7 +120,8 @@ void worker(Store& h, uint64_t worker_id, int64_t deadline, bool waits, Counters
         if (!waits && rng() % 4 == 0) {  // create + copy + seal in one call
           std::vector<uint8_t> bytes(size);
           fill_pattern(bytes.data(), size, m.seed);
-          h.put_object(id, bytes, meta, false);
+          const std::span<const uint8_t> piece(bytes);
+          h.put_object(id, {&piece, 1}, meta, false);
           n.creates.fetch_add(1, std::memory_order_relaxed);
           n.seals.fetch_add(1, std::memory_order_relaxed);
           continue;

@@ -66,6 +66,20 @@ class EncodedStream implements EncodedTable {
     this.byteLength = byteLength;
   }
 
+  /** The stream's bytes as pieces (views of the table's buffers), checked against byteLength. */
+  pieces(): readonly Uint8Array[] {
+    let total = 0;
+    for (const p of this.#pieces) total += p.byteLength;
+    if (total !== this.byteLength) {
+      throw new StoreError(
+        'ERR_INVALID_ARGUMENT',
+        `the table's buffers changed since it was encoded (${total} bytes now, ${this.byteLength} then): ` +
+          'a column is probably a view of an object that was released',
+      );
+    }
+    return this.#pieces;
+  }
+
   writeInto(target: Uint8Array): void {
     if (!(target instanceof Uint8Array)) {
       throw invalidArgument(`writeInto: target must be a Uint8Array or Buffer, got ${describe(target)}`);
@@ -76,17 +90,8 @@ class EncodedStream implements EncodedTable {
           (target.byteLength === 0 ? ' (a detached view of a sealed or released object reads as 0 bytes)' : ''),
       );
     }
-    let total = 0;
-    for (const p of this.#pieces) total += p.byteLength;
-    if (total !== this.byteLength) {
-      throw new StoreError(
-        'ERR_INVALID_ARGUMENT',
-        `writeInto: the table's buffers changed since it was encoded (${total} bytes now, ${this.byteLength} then): ` +
-          'a column is probably a view of an object that was released',
-      );
-    }
     let offset = 0;
-    for (const p of this.#pieces) {
+    for (const p of this.pieces()) {
       target.set(p, offset);
       offset += p.byteLength;
     }
@@ -97,6 +102,14 @@ class EncodedStream implements EncodedTable {
     this.writeInto(out);
     return out;
   }
+}
+
+/**
+ * @internal The pieces of an encoded table (views of its buffers; they add up to byteLength),
+ * for a gather write such as ObjectStore.put.
+ */
+export function piecesOf(table: EncodedTable): readonly Uint8Array[] {
+  return table instanceof EncodedStream ? table.pieces() : [table.toUint8Array()];
 }
 
 /** Collects the writer's output as a list of views instead of a byte queue. */

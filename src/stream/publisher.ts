@@ -4,6 +4,7 @@
 // it, then releases and deletes it, and waits (up to timeoutMs) while the store is full.
 import type { RecordBatch, Table } from 'apache-arrow';
 import { TableEncoder, type EncodedTable } from '../arrow/index.js';
+import { piecesOf } from '../arrow/encoder.js';
 import { StoreError, invalidArgument } from '../errors.js';
 import type { ObjectId } from '../object-id.js';
 import type { ObjectStore } from '../store.js';
@@ -21,21 +22,16 @@ export interface PublisherOptions {
 
 type Payload = Uint8Array | Table | RecordBatch;
 
-/** A message ready to store: its bytes, or (large Arrow tables) the pieces to copy in. */
+/** A message ready to store: its bytes, or (Arrow) the encoded stream's pieces. */
 interface Message {
   meta: Uint8Array;
-  bytes: Uint8Array | null;
-  table: EncodedTable | null;
+  data: Uint8Array | readonly Uint8Array[];
+  byteLength: number;
   /** Keep a reference whatever the retention (the end marker). */
   pin: boolean;
 }
 
-const byteLength = (msg: Message): number => msg.bytes?.length ?? msg.table!.byteLength;
-
 const PIN = { keepReference: true };
-
-// Arrow messages up to this size are staged and put(); larger ones are written in place.
-const STAGE_LIMIT = 64 << 10;
 
 // lossless: how often (in seqs) a publish deletes what every subscriber has passed; also
 // whenever the store is full.
@@ -61,7 +57,6 @@ export class Publisher {
   readonly #endMeta: Uint8Array;
   readonly #sealOptions: { keepReference: boolean };
   readonly #encoder = new TableEncoder(); // keeps the schema message between batches
-  #stage = Buffer.allocUnsafe(4096);
 
   constructor(store: ObjectStore, stream: string, options?: PublisherOptions) {
     const o = check.options<PublisherOptions>(options, ['retention', 'timeoutMs', 'startSeq'], 'Publisher options');
@@ -143,7 +138,7 @@ export class Publisher {
     return this.#enqueue(async () => {
       if (this.#ended) return this.#next;
       const count = new Float64Array([this.#next]);
-      await this.#store_({ meta: this.#endMeta, bytes: new Uint8Array(count.buffer), table: null, pin: true }, END_SEQ);
+      await this.#store_({ meta: this.#endMeta, data: new Uint8Array(count.buffer), byteLength: 8, pin: true }, END_SEQ);
       this.#ended = true;
       return this.#next;
     });
@@ -199,20 +194,15 @@ export class Publisher {
 
   #prepare(payload: Payload): Message {
     if (this.#ended) throw new StoreError('ERR_INVALID_ARGUMENT', `stream '${this.stream}' has ended`);
-    if (payload instanceof Uint8Array) return { meta: this.#dataMeta.bytes, bytes: payload, table: null, pin: false };
+    if (payload instanceof Uint8Array) return { meta: this.#dataMeta.bytes, data: payload, byteLength: payload.byteLength, pin: false };
     let table: EncodedTable;
     try {
       table = this.#encoder.encode(payload);
     } catch (err) {
       throw invalidArgument(`publish takes bytes or an Arrow Table/RecordBatch: ${(err as Error).message}`);
     }
-    if (table.byteLength > STAGE_LIMIT) return { meta: this.#dataMeta.arrow, bytes: null, table, pin: false };
-    // Small: encode into a reused buffer and put() it in one call; a writable view of shared
-    // memory costs more to make and detach than copying a few KiB twice.
-    if (this.#stage.length < table.byteLength) this.#stage = Buffer.allocUnsafe(Math.max(table.byteLength, 2 * this.#stage.length));
-    const bytes = this.#stage.subarray(0, table.byteLength);
-    table.writeInto(bytes);
-    return { meta: this.#dataMeta.arrow, bytes, table: null, pin: false };
+    // One copy, column buffers -> shared memory, gathered by put.
+    return { meta: this.#dataMeta.arrow, data: piecesOf(table), byteLength: table.byteLength, pin: false };
   }
 
   /** Stores msg at seq; false while a lossless store is full. */
@@ -227,7 +217,7 @@ export class Publisher {
       return this.#storeIfRoom(msg, seq);
     }
     // The store may have eviction 'none': make room ourselves, the producer never waits.
-    this.#store.evict(byteLength(msg) + msg.meta.length);
+    this.#store.evict(msg.byteLength + msg.meta.length);
     this.#storeMessage(msg, seq);
     return true;
   }
@@ -245,25 +235,12 @@ export class Publisher {
 
   /** Creates, fills and seals msg's object (ERR_STORE_FULL if there is no room). */
   #storeMessage(msg: Message, seq: number): void {
-    const id = this.#id(seq);
-    const seal = msg.pin ? PIN : this.#sealOptions;
-    if (msg.bytes !== null) {
-      this.#store.put(id, msg.bytes, msg.meta, seal);
-      return;
-    }
-    const buf = this.#store.create(id, msg.table!.byteLength, msg.meta);
-    try {
-      msg.table!.writeInto(buf); // one copy: column buffers -> shared memory
-    } catch (err) {
-      this.#store.abort(id);
-      throw err;
-    }
-    this.#store.seal(id, seal);
+    this.#store.put(this.#id(seq), msg.data, msg.meta, msg.pin ? PIN : this.#sealOptions);
   }
 
   #commit(msg: Message): number {
     const seq = this.#next++;
-    this.#undeletedBytes += byteLength(msg);
+    this.#undeletedBytes += msg.byteLength;
     // After the seal: a subscriber that finds seq missing while head > seq knows it was lost.
     // No wake-up needed, the seal already woke everyone.
     this.#store.setCursor(this.#cursors.head, this.#next, { notify: false });
