@@ -28,6 +28,32 @@ test('read copies the data, holds nothing afterwards, and copies nothing into a 
   assert.equal(store.list()[0].holders, 0);
 });
 
+test('put gathers a list of pieces, small or large, and refuses anything but bytes', (t) => {
+  const { store } = tempStore(t, { capacity: 1 << 20 });
+  const piece = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+  // Small objects are copied under the lock; pieces of 64 KiB and more with streaming stores,
+  // here starting at an odd offset of the object.
+  for (const sizes of [[3, 0, 70], [7, 100_000, 5], [0]]) {
+    const pieces = sizes.map((n, i) => piece(n, i));
+    const whole = Buffer.concat(pieces);
+    const id = ObjectId.random();
+    store.put(id, pieces, Buffer.from('m'));
+    const obj = store.get(id)!;
+    assert.deepEqual(obj.data, whole);
+    assert.equal(obj.metadata.toString(), 'm');
+    obj.release();
+    // read: one copy under the lock into a target of up to 16 KiB, through a reference beyond.
+    for (const target of [Buffer.alloc(16 << 10), Buffer.alloc((16 << 10) + 1), Buffer.alloc(200_000)]) {
+      assert.equal(store.read(id, target), whole.length);
+      if (whole.length <= target.length) assert.deepEqual(target.subarray(0, whole.length), whole);
+      else assert.ok(target.every((b) => b === 0), 'nothing copied into a target that is too small');
+    }
+    assert.equal(store.list().find((o) => o.id.equals(id))?.holders, 0);
+  }
+  assert.throws(() => store.put(ObjectId.random(), [piece(1, 1), 'no' as unknown as Uint8Array]), { code: 'ERR_INVALID_ARGUMENT', message: /data\[1\]/ });
+  assert.equal(store.stats().objects, 3, 'a refused put stores nothing');
+});
+
 test('put with keepReference pins the object against eviction until release(id)', (t) => {
   const { store } = tempStore(t, { capacity: 64 * 4, maxObjects: 16 });
   const pinned = ObjectId.random();
