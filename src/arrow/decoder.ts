@@ -113,7 +113,9 @@ function planFixed(fields: readonly Field[]): FixedColumn[] | null {
   return plan;
 }
 
-const EMPTY = 0;
+// The validity bitmap of a column without nulls: empty, so never written (apache-arrow's
+// setValid allocates a new bitmap when the one it has is too short); shared by every Data.
+const NO_BITMAP = new Uint8Array(0);
 
 // RecordBatch's constructor runs ensureSameLengthData, which rebuilds the schema for every
 // batch (Schema.assign: a new Schema, every Field cloned, metadata maps merged) and the struct
@@ -337,7 +339,7 @@ export class TableDecoder {
             throw bad(`column ${i} has ${children[i].length} values in a record batch of ${h.length} rows`);
           }
         }
-        const data = new Data(struct, 0, h.length, 0, [undefined, undefined, new Uint8Array(EMPTY)], children) as Data<Struct>;
+        const data = new Data(struct, 0, h.length, 0, [undefined, undefined, NO_BITMAP], children) as Data<Struct>;
         batches.push(makeBatch(schema, data, info.metadata));
       } else if (info.headerType === HeaderType.DictionaryBatch && info.header !== 0) {
         const d = readDictionaryBatch(r, info.header);
@@ -398,7 +400,7 @@ function loadFixed(body: Uint8Array, h: BatchInfo, plan: FixedColumn[]): Data[] 
     const nullBitmap =
       node.nullCount > 0 && validity.length > 0
         ? new Uint8Array(ab, base + validity.offset, validity.length)
-        : new Uint8Array(EMPTY);
+        : NO_BITMAP;
     const bpe = ArrayType.BYTES_PER_ELEMENT;
     const values = new ArrayType(ab, base + data.offset, Math.floor(data.length / bpe));
     children[i] = new Data(type, 0, node.length, node.nullCount, [undefined, values, nullBitmap] as never);
