@@ -104,6 +104,7 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
   #count: number | null = null;
   #slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
   #slabUsed = 0;
+  #lastWasLarge = false;
 
   constructor(store: ObjectStore, stream: string, options?: SubscriberOptions) {
     const o = check.options<SubscriberOptions>(options, ['fromSeq', 'timeoutMs', 'signal'], 'Subscriber options');
@@ -227,6 +228,14 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
    */
   #fetch(seq: number): { data: Buffer; metadata: Uint8Array; obj: StoredObject | null } | null {
     const id = this.#id(seq);
+    if (this.#lastWasLarge) {
+      // Large messages come in runs: go straight for the view (one trip through the lock).
+      const obj = this.#store.get(id);
+      if (obj === null) return null;
+      if (obj.data.length + obj.metadata.length > COPY_LIMIT) return { data: obj.data, metadata: obj.metadata, obj };
+      this.#lastWasLarge = false;
+      obj.release(); // small after all: copy it like any small one
+    }
     if (SLAB_SIZE - this.#slabUsed < COPY_LIMIT) {
       this.#slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
       this.#slabUsed = 0;
@@ -240,6 +249,7 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
       const slab = this.#slab;
       return { data: slab.subarray(at, at + dataSize), metadata: slab.subarray(at + dataSize, at + dataSize + metadataSize), obj: null };
     }
+    this.#lastWasLarge = true;
     const obj = this.#store.get(id);
     return obj === null ? null : { data: obj.data, metadata: obj.metadata, obj };
   }
