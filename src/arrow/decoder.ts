@@ -122,25 +122,28 @@ const NO_BITMAP = new Uint8Array(0);
 // Data through makeData — half of what is left of the per-batch cost once the schema is
 // cached. When every column already has the batch's length that work changes nothing, so we
 // build the RecordBatch as that constructor leaves it: { schema, data, _metadata } on
-// RecordBatch.prototype. That shape is checked once against a real constructor call at load;
-// if a future apache-arrow differs, we use the constructor. (Columns whose length differs from
-// the batch's are refused before this, as Arrow C++ refuses them.)
-const directBatches: boolean = (() => {
+// RecordBatch.prototype. Table's constructor unwraps its arguments and compares every
+// batch's schema with the table's (compareSchemas walks every field); our batches all carry
+// the one cached Schema, so we build it as left too: { schema, batches, _offsets }, the
+// offsets the running row counts. Both shapes are checked once against real constructor
+// calls at load; if a future apache-arrow differs, we use the constructors. (Columns whose
+// length differs from the batch's are refused before this, as Arrow C++ refuses them.)
+const [directBatches, directTables] = ((): [boolean, boolean] => {
+  /** `probe` is a plain instance of `proto` with exactly these own keys, in this order. */
+  const shaped = (probe: object, proto: object, keys: readonly string[]): boolean => {
+    const own = Object.keys(probe);
+    return Object.getPrototypeOf(probe) === proto && own.length === keys.length && own.every((k, i) => k === keys[i]);
+  };
   try {
     const schema = new Schema([]);
-    const data = new Data(new Struct([]), 0, 0, 0, [undefined, undefined, new Uint8Array(0)] as never, []);
-    const probe = new RecordBatch(schema, data as Data<Struct>) as unknown as Record<string, unknown>;
-    const keys = Object.keys(probe);
-    return (
-      keys.length === 3 &&
-      keys[0] === 'schema' &&
-      keys[1] === 'data' &&
-      keys[2] === '_metadata' &&
-      probe._metadata instanceof Map &&
-      Object.getPrototypeOf(probe) === RecordBatch.prototype
-    );
+    const data = new Data(new Struct([]), 0, 0, 0, [undefined, undefined, new Uint8Array(0)] as never, []) as Data<Struct>;
+    const batch = new RecordBatch(schema, data);
+    const batches = shaped(batch, RecordBatch.prototype, ['schema', 'data', '_metadata']) && batch['_metadata'] instanceof Map;
+    const table = new Table(schema, [batch]);
+    const tables = batches && shaped(table, Table.prototype, ['schema', 'batches', '_offsets']) && table['_offsets'] instanceof Uint32Array;
+    return [batches, tables];
   } catch {
-    return false;
+    return [false, false];
   }
 })();
 
@@ -157,31 +160,6 @@ function makeBatch(schema: Schema, data: Data<Struct>, metadata: Map<string, str
   }
   return new RecordBatch(schema, data, metadata);
 }
-
-// Table's constructor unwraps its arguments and compares every batch's schema with the
-// table's (compareSchemas walks every field); our batches all carry the one cached Schema, so
-// the comparison is always true. Likewise built as the constructor leaves a Table:
-// { schema, batches, _offsets } with _offsets the running row counts; checked once at load.
-const directTables: boolean =
-  directBatches &&
-  (() => {
-    try {
-      const schema = new Schema([]);
-      const data = new Data(new Struct([]), 0, 0, 0, [undefined, undefined, new Uint8Array(0)] as never, []) as Data<Struct>;
-      const probe = new Table(schema, [makeBatch(schema, data, undefined)]) as unknown as Record<string, unknown>;
-      const keys = Object.keys(probe);
-      return (
-        keys.length === 3 &&
-        keys[0] === 'schema' &&
-        keys[1] === 'batches' &&
-        keys[2] === '_offsets' &&
-        probe._offsets instanceof Uint32Array &&
-        Object.getPrototypeOf(probe) === Table.prototype
-      );
-    } catch {
-      return false;
-    }
-  })();
 
 function makeTable(schema: Schema, batches: RecordBatch[]): Table {
   if (!directTables) return batches.length === 0 ? new Table(schema) : new Table(schema, batches);
