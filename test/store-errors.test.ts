@@ -402,7 +402,8 @@ describe('corrupted segments', () => {
     const dataOffset = Number(pristine.readBigUInt64LE(HEADER.dataOffset));
     const cases: [string, () => void][] = [
       ['bad magic', () => patch(path, HEADER.magic, Buffer.from('NOTASTOR'))],
-      ['bad version', () => patch(path, HEADER.layoutVersion, u32(2))],
+      ['an older version', () => patch(path, HEADER.layoutVersion, u32(1))],
+      ['a newer version', () => patch(path, HEADER.layoutVersion, u32(3))],
       ['version 0', () => patch(path, HEADER.layoutVersion, u32(0))],
       ['header size', () => patch(path, HEADER.headerSize, u32(64))],
       ['recorded size past the end', () => patch(path, HEADER.segmentSize, u64(BigInt(pristine.length) * 2n))],

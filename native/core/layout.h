@@ -19,7 +19,7 @@
 namespace shmstore {
 
 inline constexpr uint64_t kMagic = 0x3152'5453'4d48'5353ULL;  // "SSHMSTR1" little-endian
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 inline constexpr size_t kIdSize = 20;
 inline constexpr uint64_t kAlign = 64;          // data offsets and region starts
 inline constexpr uint32_t kMaxClientsLimit = 128;  // holders bitmap width
@@ -66,6 +66,10 @@ struct alignas(64) SegmentHeader {
   uint32_t reserved0;
 
   alignas(64) pthread_mutex_t mutex;
+  // Odd while the mutex holder may be changing the tables; a new even value after every
+  // locked section (written by the holder only, atomic_ref). Lets copy_out read a small
+  // object without the lock, seqlock style: see Store::copy_out_unlocked.
+  uint32_t table_seq;
 
   // Hot words on lines of their own: every waiter in every process reads change_seq.
   alignas(64) uint32_t change_seq;
@@ -143,6 +147,7 @@ inline bool has_holder(const ObjectEntry& e) { return (e.holders[0] | e.holders[
 static_assert(sizeof(NotifyEvent) == 32);
 static_assert(sizeof(ClientSlot) % 64 == 0);
 static_assert(alignof(SegmentHeader) == 64);
+static_assert(sizeof(SegmentHeader) == 448 && offsetof(SegmentHeader, table_seq) == 168);  // docs/FORMAT.md
 
 constexpr uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "errors.h"
@@ -15,6 +16,7 @@ class Store::Locked {
  public:
   explicit Locked(Store& s) : s_(s) {
     const int rc = pthread_mutex_lock(&s_.hdr_->mutex);
+    if (rc == 0 || rc == EOWNERDEAD) begin_table_write();
     if (rc == EOWNERDEAD) {
       // The previous holder died inside a critical section: tables may be half-updated.
       try {
@@ -29,6 +31,7 @@ class Store::Locked {
       try {
         s_.reclaim_dead_clients_locked();  // most likely the one that died holding the lock
       } catch (...) {
+        end_table_write();  // repaired: the tables are whole again
         pthread_mutex_unlock(&s_.hdr_->mutex);
         throw;
       }
@@ -38,11 +41,29 @@ class Store::Locked {
       fail_errno("pthread_mutex_lock", rc);
     }
   }
-  ~Locked() { pthread_mutex_unlock(&s_.hdr_->mutex); }
+  ~Locked() {
+    end_table_write();
+    pthread_mutex_unlock(&s_.hdr_->mutex);
+  }
   Locked(const Locked&) = delete;
   Locked& operator=(const Locked&) = delete;
 
  private:
+  // The seqlock's writer side (readers: Store::copy_out_unlocked). Only the mutex holder
+  // writes table_seq, so plain loads and stores suffice; the fence keeps the odd value ahead
+  // of the section's writes, the release store keeps them ahead of the even one. A holder
+  // that died mid-section left it odd: it stays odd through the repair.
+  void begin_table_write() {
+    std::atomic_ref<uint32_t> seq(s_.hdr_->table_seq);
+    const uint32_t v = seq.load(std::memory_order_relaxed);
+    if ((v & 1) == 0) seq.store(v + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+  }
+  void end_table_write() {
+    std::atomic_ref<uint32_t> seq(s_.hdr_->table_seq);
+    seq.store((seq.load(std::memory_order_relaxed) | 1) + 1, std::memory_order_release);
+  }
+
   Store& s_;
 };
 

@@ -32,6 +32,14 @@ std::string hex(const ObjectId& id) {
 
 ObjectState state_of(const ObjectEntry& e) { return static_cast<ObjectState>(e.state); }
 
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
 }  // namespace
 
 ObjectView Store::view_of(uint32_t i) const {
@@ -254,9 +262,49 @@ std::optional<ObjectView> Store::get_wait(const ObjectId& id, int64_t timeout_ns
   return retry_until(timeout_ns, [&] { return get(id); });
 }
 
+// The seqlock's reader side (writer: Store::Locked). Every locked section makes table_seq odd
+// while it runs and leaves a new even value, so if the value is the same and even before and
+// after, no locked section overlapped these reads and they saw the tables as the lock would
+// have. Otherwise they may be torn (an entry half rewritten, an extent freed and reused while
+// we copied), and nothing of them is trusted: not settled. Any bounds they fail are only a
+// sign of that, never an error here. The copy starts only after the entry was seen whole, so a
+// settled "does not fit" has copied nothing; a torn attempt may leave bytes in dest.
+Store::UnlockedCopy Store::copy_out_unlocked(const ObjectId& id, std::span<uint8_t> dest, bool with_metadata) const {
+  std::atomic_ref<uint32_t> seq(hdr_->table_seq);
+  const uint32_t before = seq.load(std::memory_order_acquire);
+  if (before & 1) return {};
+  const auto unchanged = [&] {
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return seq.load(std::memory_order_relaxed) == before;
+  };
+  const int64_t i = find_locked(id);
+  if (i < 0 || state_of(objects_[i]) != ObjectState::Sealed) return {unchanged(), std::nullopt};
+  const ObjectEntry& e = objects_[i];
+  const uint64_t offset = e.offset, alloc = e.alloc_size, data_size = e.data_size, meta_size = e.metadata_size;
+  if (!unchanged()) return {};
+  if (offset > capacity_ || alloc > capacity_ - offset || data_size > alloc || meta_size > alloc - data_size)
+    return {};  // the locked path reports it
+  CopyResult r{data_size, meta_size, false};
+  const uint64_t size = data_size + (with_metadata ? meta_size : 0);
+  if (size <= dest.size()) {
+    std::memcpy(dest.data(), data_ + offset, size);
+    r.copied = true;
+  }
+  if (!unchanged()) return {};
+  return {true, r};
+}
+
 std::optional<CopyResult> Store::copy_out(const ObjectId& id, std::span<uint8_t> dest, bool with_metadata) {
   if (dest.size() > kCopyInLockMax)
     fail(Errc::InvalidArgument, "copy_out copies under the lock: at most " + std::to_string(kCopyInLockMax) + " bytes");
+  // Without the lock first, unless a read must refresh the object's LRU position (a write).
+  if (eviction_ == Eviction::None) {
+    for (int attempt = 0; attempt < 4; ++attempt) {
+      UnlockedCopy c = copy_out_unlocked(id, dest, with_metadata);
+      if (c.settled) return c.result;
+      cpu_relax();
+    }
+  }
   Locked lock(*this);
   const int64_t i = find_locked(id);
   if (i < 0 || state_of(objects_[i]) != ObjectState::Sealed) return std::nullopt;
@@ -519,13 +567,6 @@ namespace {
 // waste little when nothing comes.
 constexpr int64_t kSpinNs = 30'000;
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 }  // namespace
 
 bool Store::spin_for_change(uint32_t seen) const {
@@ -572,6 +613,8 @@ void Store::wait_change_or_local(uint32_t seen, uint32_t* local, uint32_t local_
 
 void Store::park_in_lock_for_test(const std::function<void()>& on_parked) {
   const int rc = pthread_mutex_lock(&hdr_->mutex);
+  std::atomic_ref<uint32_t> seq(hdr_->table_seq);  // as Locked does: a section in progress
+  seq.store(seq.load(std::memory_order_relaxed) | 1, std::memory_order_relaxed);
   if (rc == EOWNERDEAD) {
     repair_locked();
     pthread_mutex_consistent(&hdr_->mutex);

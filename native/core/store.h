@@ -108,8 +108,10 @@ class Store {
                         std::span<const uint8_t> metadata, bool keep_reference);
   std::optional<ObjectView> get(const ObjectId& id);
   // For small objects, cheaper than get + copy + release: copies a sealed object's data (then
-  // its metadata, with_metadata) into dest under the lock, if it all fits, taking no
-  // reference. dest is at most kCopyInLockMax bytes. nullopt if id is not sealed.
+  // its metadata, with_metadata) into dest, if it all fits, taking no reference; in a store
+  // with eviction 'none' without taking the lock unless a writer gets in the way (a seqlock
+  // on table_seq). dest is at most kCopyInLockMax bytes. nullopt if id is not sealed. When it
+  // returns nullopt or does not copy, dest's bytes are unspecified.
   std::optional<CopyResult> copy_out(const ObjectId& id, std::span<uint8_t> dest, bool with_metadata);
   std::optional<CopyResult> copy_out_wait(const ObjectId& id, std::span<uint8_t> dest, bool with_metadata,
                                           int64_t timeout_ns);
@@ -163,6 +165,11 @@ class Store {
   void detach_client() noexcept;
 
   struct PublishIfEvicted;
+  struct UnlockedCopy {
+    bool settled = false;  // no writer overlapped: result is what the lock would have given
+    std::optional<CopyResult> result;
+  };
+  UnlockedCopy copy_out_unlocked(const ObjectId& id, std::span<uint8_t> dest, bool with_metadata) const;
   void check_fits(uint64_t data_size, uint64_t metadata_size) const;
   template <class Attempt>
   auto retry_until(int64_t timeout_ns, Attempt attempt) -> decltype(attempt());

@@ -143,7 +143,8 @@ TEST(bad_header_fields) {
     bool relative;  // add value to the current field instead of replacing it
   };
   const Case cases[] = {
-      {"layout_version 2", offsetof(SegmentHeader, layout_version), 4, 2, false},
+      {"layout_version 1", offsetof(SegmentHeader, layout_version), 4, 1, false},
+      {"layout_version 3", offsetof(SegmentHeader, layout_version), 4, 3, false},
       {"layout_version 0", offsetof(SegmentHeader, layout_version), 4, 0, false},
       {"header_size", offsetof(SegmentHeader, header_size), 4, 64, true},
       {"segment_size +4096", offsetof(SegmentHeader, segment_size), 8, 4096, true},

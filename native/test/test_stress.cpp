@@ -150,9 +150,9 @@ void worker(Store& h, uint64_t worker_id, int64_t deadline, bool waits, Counters
         n.removes.fetch_add(1, std::memory_order_relaxed);
       } else if (op < 89 && !waits) {  // eviction 'none': space comes only from removes
         n.evicted.fetch_add(h.evict(rng() % 16384), std::memory_order_relaxed);
-      } else if (op < 92) {
+      } else if (op < 91) {
         (void)h.contains(id);
-      } else if (op < 94) {  // a copy under the lock, no reference taken
+      } else if (op < 96) {  // a copy, no reference taken (eviction 'none': without the lock)
         uint8_t* out = copy_buf->bytes;
         if (auto r = h.copy_out(id, {out, sizeof copy_buf->bytes}, true); r && r->copied) {
           const ObjectView copy{0, 0, out, r->data_size, out + r->data_size, r->metadata_size};
