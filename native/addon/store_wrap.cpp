@@ -297,10 +297,11 @@ Napi::Value StoreWrap::JS_put(const Napi::CallbackInfo& info) {
       return std::span<const uint8_t>(static_cast<const uint8_t*>(arr.ArrayBuffer().Data()) + arr.ByteOffset(), arr.ByteLength());
     };
     ObjectId id;
+    std::span<const uint8_t> one;  // data given as one Uint8Array: no vector to allocate
     std::vector<std::span<const uint8_t>> pieces;
     bool ok = read_id(info[0], id) && (info[2].IsNull() || info[2].IsUndefined() || info[2].IsTypedArray());
     if (ok && info[1].IsTypedArray()) {
-      pieces.push_back(bytes_of(info[1]));
+      one = bytes_of(info[1]);
     } else if (ok && info[1].IsArray()) {
       const auto list = info[1].As<Napi::Array>();
       for (uint32_t i = 0; ok && i < list.Length(); ++i) {
@@ -318,7 +319,7 @@ Napi::Value StoreWrap::JS_put(const Napi::CallbackInfo& info) {
     const std::span<const uint8_t> meta = info[2].IsTypedArray() ? bytes_of(info[2]) : std::span<const uint8_t>{};
     const bool keep = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
     Store& s = store(env);
-    const ObjectView v = s.put_object(id, pieces, meta, keep);
+    const ObjectView v = info[1].IsTypedArray() ? s.put_object(id, {&one, 1}, meta, keep) : s.put_object(id, pieces, meta, keep);
     if (keep) session_->held.add(Session::held_key(v.entry, v.generation), id).pinned = true;
     return env.Undefined();
   });

@@ -248,6 +248,7 @@ std::optional<ObjectView> Store::get(const ObjectId& id) {
 // Calls attempt() until it returns a value or timeout_ns (-1: forever) passes.
 template <class Attempt>
 auto Store::retry_until(int64_t timeout_ns, Attempt attempt) -> decltype(attempt()) {
+  if (timeout_ns == 0) return attempt();  // a poll: no clock to read
   const int64_t give_up = futex::monotonic_ns() + (timeout_ns < 0 ? 0 : timeout_ns);
   const timespec deadline = futex::deadline_after_ns(timeout_ns < 0 ? 0 : timeout_ns);
   for (;;) {
