@@ -232,9 +232,10 @@ export class ObjectStore implements Disposable {
 
   /**
    * Copies the sealed object's data into `target` if it fits, and returns the data's size (so a
-   * result larger than `target.length` means nothing was copied), or null if the object is not
-   * sealed by the timeout (as in get). The object is held only while copying: for small
-   * objects, where a shared view costs more than a copy.
+   * result larger than `target.length` means the data was not copied), or null if the object
+   * is not sealed by the timeout (as in get); in those two cases `target`'s bytes are
+   * unspecified. The object is held only while copying: for small objects, where a shared
+   * view costs more than a copy.
    */
   read(id: ObjectId, target: Uint8Array, options?: GetOptions): number | null {
     const idb = idBytes(id);
