@@ -223,11 +223,13 @@ export class ObjectStore implements Disposable {
    */
   put(id: ObjectId, data: Uint8Array | readonly Uint8Array[], metadata?: Uint8Array | null, options?: { keepReference?: boolean }): void {
     const idb = idBytes(id);
-    if (Array.isArray(data)) data.forEach((piece, i) => check.bytes(piece, `data[${i}]`));
-    else check.bytes(data, 'data');
+    // A plain copy of a list: the addon then reads it without running any getter that could
+    // detach a piece it already holds a pointer into.
+    const pieces = Array.isArray(data) ? Array.prototype.slice.call(data) : check.bytes(data, 'data');
+    if (Array.isArray(pieces)) pieces.forEach((piece, i) => check.bytes(piece, `data[${i}]`));
     const meta = metadata == null ? null : check.bytes(metadata, 'metadata');
     const o = check.options<{ keepReference: boolean }>(options, ['keepReference'], 'put options');
-    this.#native.put(idb, data, meta, o.keepReference === true);
+    this.#native.put(idb, pieces, meta, o.keepReference === true);
   }
 
   /**
