@@ -223,10 +223,9 @@ export class ObjectStore implements Disposable {
    */
   put(id: ObjectId, data: Uint8Array | readonly Uint8Array[], metadata?: Uint8Array | null, options?: { keepReference?: boolean }): void {
     const idb = idBytes(id);
-    // A plain copy of a list: the addon then reads it without running any getter that could
-    // detach a piece it already holds a pointer into.
-    const pieces = Array.isArray(data) ? Array.prototype.slice.call(data) : check.bytes(data, 'data');
-    if (Array.isArray(pieces)) pieces.forEach((piece, i) => check.bytes(piece, `data[${i}]`));
+    // A dense copy of a list, every piece checked: the addon then reads it without running a
+    // getter (of a hole, say) that could detach a piece it already holds a pointer into.
+    const pieces = Array.isArray(data) ? Array.from(data, (piece: unknown, i) => check.bytes(piece, `data[${i}]`)) : check.bytes(data, 'data');
     const meta = metadata == null ? null : check.bytes(metadata, 'metadata');
     const o = check.options<{ keepReference: boolean }>(options, ['keepReference'], 'put options');
     this.#native.put(idb, pieces, meta, o.keepReference === true);
@@ -236,8 +235,9 @@ export class ObjectStore implements Disposable {
    * Copies the sealed object's data into `target` if it fits, and returns the data's size (so a
    * result larger than `target.length` means the data was not copied), or null if the object
    * is not sealed by the timeout (as in get); in those two cases `target`'s bytes are
-   * unspecified. The object is held only while copying: for small objects, where a shared
-   * view costs more than a copy.
+   * unspecified. For small objects, where a shared view costs more than a copy: with a target
+   * of at most 16 KiB it copies under the store's lock (or, in a store with eviction 'none',
+   * usually without any), holding nothing; with a larger one it holds the object while copying.
    */
   read(id: ObjectId, target: Uint8Array, options?: GetOptions): number | null {
     const idb = idBytes(id);

@@ -51,6 +51,9 @@ test('put gathers a list of pieces, small or large, and refuses anything but byt
     assert.equal(store.list().find((o) => o.id.equals(id))?.holders, 0);
   }
   assert.throws(() => store.put(ObjectId.random(), [piece(1, 1), 'no' as unknown as Uint8Array]), { code: 'ERR_INVALID_ARGUMENT', message: /data\[1\]/ });
+  const sparse = [piece(1, 1)];
+  sparse[2] = piece(1, 2); // a hole at 1
+  assert.throws(() => store.put(ObjectId.random(), sparse), { code: 'ERR_INVALID_ARGUMENT', message: /data\[1\]/ });
   assert.equal(store.stats().objects, 3, 'a refused put stores nothing');
 });
 

@@ -2,7 +2,7 @@
 // aborts and bad arguments.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { makeTable } from 'apache-arrow';
+import { Table, makeTable, makeVector } from 'apache-arrow';
 import { ObjectId } from '../src/object-id.js';
 import { Publisher, Subscriber } from '../src/stream/index.js';
 import { rejectsCode, tempStore, throwsCode } from './helpers/store.js';
@@ -93,6 +93,45 @@ test('lossless: publishSync gives ERR_STORE_FULL when full, publish waits until 
   assert.equal(await waiting, 8);
   assert.deepEqual(got, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
   assert.deepEqual(sub.lost, []);
+});
+
+test('lossless: a table whose column is released while its publish waits for room is refused, not stored short', async (t) => {
+  const { store } = tempStore(t, { capacity: 650_000 });
+  const column = store.get((() => {
+    const id = ObjectId.random();
+    store.put(id, new Uint8Array(new Float64Array(25_000).map((_, i) => i).buffer));
+    return id;
+  })())!;
+  const table = new Table({ x: makeVector(new Float64Array(column.data.buffer, column.data.byteOffset, 25_000)) });
+  const sub = new Subscriber(store, 'short', { timeoutMs: 5000 });
+  const pub = new Publisher(store, 'short', { retention: 'lossless', timeoutMs: 5000 });
+  await pub.publish(new Uint8Array(250_000)); // seq 0 fills the store with the column
+  const waiting = pub.publish(table); // no room until seq 0 is read
+  await new Promise((r) => setTimeout(r, 50));
+  column.release(); // the table's column now reads as empty
+  assert.equal((await sub.next()).value?.seq, 0);
+  await rejectsCode(waiting, 'ERR_INVALID_ARGUMENT');
+  sub.close();
+});
+
+test('lossless: a slow subscriber of a small store lets the producer on long before it catches up', { timeout: 30_000 }, async (t) => {
+  // 64 objects: the subscriber stores its cursor every 8 messages, so a producer waiting for
+  // room gets some after ~8 reads (~160 ms), well within its 1 s timeout; waiting for all 64
+  // (~1.3 s) would not be.
+  const { store } = tempStore(t, { capacity: 1 << 20, maxObjects: 64 });
+  const sub = new Subscriber(store, 'slow', { timeoutMs: 10_000 });
+  const pub = new Publisher(store, 'slow', { retention: 'lossless', timeoutMs: 1000 });
+  const reader = (async () => {
+    let n = 0;
+    for await (const msg of sub) {
+      assert.equal(msg.data[0], n++ % 256);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return n;
+  })();
+  for (let i = 0; i < 96; i++) await pub.publish(Buffer.alloc(100, i % 256));
+  await pub.end();
+  assert.equal(await reader, 96);
 });
 
 test('overlapping publishes keep their order; end() and drain() wait for room in lossless', async (t) => {

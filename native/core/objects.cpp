@@ -614,8 +614,10 @@ void Store::wait_change_or_local(uint32_t seen, uint32_t* local, uint32_t local_
 
 void Store::park_in_lock_for_test(const std::function<void()>& on_parked) {
   const int rc = pthread_mutex_lock(&hdr_->mutex);
+  if (rc != 0 && rc != EOWNERDEAD) fail_errno("pthread_mutex_lock", rc);
   std::atomic_ref<uint32_t> seq(hdr_->table_seq);  // as Locked does: a section in progress
   seq.store(seq.load(std::memory_order_relaxed) | 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
   if (rc == EOWNERDEAD) {
     repair_locked();
     pthread_mutex_consistent(&hdr_->mutex);

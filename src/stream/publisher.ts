@@ -22,10 +22,10 @@ export interface PublisherOptions {
 
 type Payload = Uint8Array | Table | RecordBatch;
 
-/** A message ready to store: its bytes, or (Arrow) the encoded stream's pieces. */
+/** A message ready to store: its bytes, or a large Arrow table's encoded stream. */
 interface Message {
   meta: Uint8Array;
-  data: Uint8Array | readonly Uint8Array[];
+  data: Uint8Array | EncodedTable;
   byteLength: number;
   /** Keep a reference whatever the retention (the end marker). */
   pin: boolean;
@@ -207,7 +207,7 @@ export class Publisher {
     }
     if (table.byteLength > STAGE_LIMIT) {
       // One copy, column buffers -> shared memory, gathered by put.
-      return { meta: this.#dataMeta.arrow, data: piecesOf(table), byteLength: table.byteLength, pin: false };
+      return { meta: this.#dataMeta.arrow, data: table, byteLength: table.byteLength, pin: false };
     }
     // Small: handing put one buffer costs less than handing it each piece.
     if (this.#stage.length < table.byteLength) this.#stage = Buffer.allocUnsafe(STAGE_LIMIT);
@@ -246,7 +246,11 @@ export class Publisher {
 
   /** Creates, fills and seals msg's object (ERR_STORE_FULL if there is no room). */
   #storeMessage(msg: Message, seq: number): void {
-    this.#store.put(this.#id(seq), msg.data, msg.meta, msg.pin ? PIN : this.#sealOptions);
+    // The pieces are taken (and checked against the encoded size) at each attempt: a column
+    // that is a view of a released object reads as empty by now, and must not make a short
+    // message.
+    const data = msg.data instanceof Uint8Array ? msg.data : piecesOf(msg.data);
+    this.#store.put(this.#id(seq), data, msg.meta, msg.pin ? PIN : this.#sealOptions);
   }
 
   #commit(msg: Message): number {

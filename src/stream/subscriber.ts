@@ -79,10 +79,12 @@ const COPY_LIMIT = 16 << 10;
 const SLAB_SIZE = 256 << 10;
 
 // A lossless subscriber stores its cursor (which may wake the producer) after this many
-// messages or bytes, whichever comes first, and before it waits: it holds back at most that
-// much of the store.
+// messages or bytes, whichever comes first (and at most an eighth of the store's objects or
+// capacity, so that a full store frees up well before a slow reader catches up), and before
+// it waits.
 const CURSOR_EVERY = 256;
 const CURSOR_BYTES = 1 << 20;
+const CURSOR_STORE_SHARE = 8;
 
 export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<StreamMessage>, Disposable {
   readonly stream: string;
@@ -102,7 +104,9 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
   #lostCount = 0;
   #received = 0;
   #count: number | null = null;
-  #slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+  readonly #cursorEvery: number;
+  readonly #cursorBytes: number;
+  #slab = EMPTY; // allocated at the first small message
   #slabUsed = 0;
   #lastWasLarge = false;
 
@@ -115,6 +119,9 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
     this.#next = o.fromSeq === undefined ? 0 : check.size(o.fromSeq, 'fromSeq');
     this.#timeoutMs = check.timeout(o.timeoutMs, -1);
     this.#signal = check.signal(o.signal);
+    const { maxObjects, capacity } = store.stats();
+    this.#cursorEvery = Math.max(1, Math.min(CURSOR_EVERY, Math.floor(maxObjects / CURSOR_STORE_SHARE)));
+    this.#cursorBytes = Math.min(CURSOR_BYTES, Math.floor(capacity / CURSOR_STORE_SHARE));
     // Registering holds back a lossless producer from the first message on.
     this.#storedCursor = this.#next;
     store.setCursor(this.#cursors.sub, this.#next);
@@ -206,7 +213,7 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
         this.#next = seq + 1;
         this.#received += 1;
         this.#unstoredBytes += got.data.byteLength;
-        if (this.#lossless && (this.#next - this.#storedCursor >= CURSOR_EVERY || this.#unstoredBytes >= CURSOR_BYTES)) {
+        if (this.#lossless && (this.#next - this.#storedCursor >= this.#cursorEvery || this.#unstoredBytes >= this.#cursorBytes)) {
           this.#storeCursor(seq);
         }
         const lostBefore = lostFrom < 0 ? null : { from: lostFrom, to: seq };
@@ -236,7 +243,7 @@ export class Subscriber implements AsyncIterable<StreamMessage>, AsyncIterator<S
       this.#lastWasLarge = false;
       obj.release(); // small after all: copy it like any small one
     }
-    if (SLAB_SIZE - this.#slabUsed < COPY_LIMIT) {
+    if (this.#slab.length - this.#slabUsed < COPY_LIMIT) {
       this.#slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
       this.#slabUsed = 0;
     }
