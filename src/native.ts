@@ -74,6 +74,8 @@ export interface NativeAddon {
     maxObjects: number;
     cursorsPerClient: number;
     layoutVersion: number;
+    /** put and read copy objects (read: into targets) up to this size under the lock. */
+    copyInLockMax: number;
   };
 }
 

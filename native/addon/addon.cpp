@@ -51,6 +51,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   limits.Set("maxObjects", kMaxObjectsLimit);
   limits.Set("cursorsPerClient", kCursorsPerClient);
   limits.Set("layoutVersion", kLayoutVersion);
+  limits.Set("copyInLockMax", static_cast<double>(Store::kCopyInLockMax));
   exports.Set("limits", limits);
   return exports;
 }

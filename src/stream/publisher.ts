@@ -6,6 +6,7 @@ import type { RecordBatch, Table } from 'apache-arrow';
 import { TableEncoder, type EncodedTable } from '../arrow/index.js';
 import { piecesOf } from '../arrow/encoder.js';
 import { StoreError, invalidArgument } from '../errors.js';
+import { addon } from '../native.js';
 import type { ObjectId } from '../object-id.js';
 import type { ObjectStore } from '../store.js';
 import * as check from '../validate.js';
@@ -33,8 +34,9 @@ interface Message {
 
 const PIN = { keepReference: true };
 
-// Arrow messages up to this size are assembled in a reused buffer before put().
-const STAGE_LIMIT = 16 << 10;
+// Arrow messages up to this size are assembled in a reused buffer before put(), which copies
+// them under the lock in one trip.
+const STAGE_LIMIT = addon.limits.copyInLockMax;
 
 // lossless: how often (in seqs) a publish deletes what every subscriber has passed; also
 // whenever the store is full.

@@ -3,6 +3,7 @@
 import type { Table } from 'apache-arrow';
 import { TableDecoder } from '../arrow/index.js';
 import { StoreError } from '../errors.js';
+import { addon } from '../native.js';
 import type { ObjectId } from '../object-id.js';
 import type { ObjectStore, StoredObject } from '../store.js';
 import * as check from '../validate.js';
@@ -71,8 +72,9 @@ export class StreamMessage implements Disposable {
 }
 
 const EMPTY = Buffer.alloc(0);
-// Messages up to this size are copied out (with their metadata) instead of viewed in place.
-const COPY_LIMIT = 16 << 10;
+// Messages up to this size are copied out (with their metadata) instead of viewed in place:
+// the addon's in-lock (usually lock-free) read path, which a larger target would leave.
+const COPY_LIMIT = addon.limits.copyInLockMax;
 // The copies are carved from slabs of this size, 8-byte aligned (Arrow columns are typed
 // arrays over them): one allocation per dozens of messages. A slab lives while any message
 // carved from it is referenced.
