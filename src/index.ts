@@ -7,6 +7,7 @@ export type {
   ObjectInfo,
   StoreCreateOptions,
   StoreEvent,
+  StoreOpenOptions,
   StoreStats,
 } from './store.js';
 export type { PollOptions, WaitOptions } from './change-watcher.js';

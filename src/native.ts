@@ -52,6 +52,7 @@ export interface NativeStore {
   notifyHead(): number;
   readEvents(from: number, max: number): { events: NativeEvent[]; missed: number };
   changeSeq(): number;
+  prefault(): void;
   watch(onChange: (seq: number) => void): void;
   unwatch(): void;
   setWaiting(active: boolean, seenSeq: number): void;

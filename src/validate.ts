@@ -39,6 +39,11 @@ export function timeout(value: unknown, fallback: number, what = 'timeoutMs'): n
   return value;
 }
 
+export function boolean(value: unknown, what: string): boolean {
+  if (typeof value !== 'boolean') throw invalidArgument(`${what} must be true or false, got ${describe(value)}`);
+  return value;
+}
+
 export function bytes(value: unknown, what: string): Uint8Array {
   if (!(value instanceof Uint8Array)) throw invalidArgument(`${what} must be a Uint8Array or Buffer, got ${describe(value)}`);
   return value;

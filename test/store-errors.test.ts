@@ -8,7 +8,7 @@ import { existsSync, openSync, readFileSync, statfsSync, statSync, truncateSync,
 import fc from 'fast-check';
 import { STORE_ERROR_CODES, StoreError } from '../src/errors.js';
 import { ObjectId } from '../src/object-id.js';
-import { ObjectStore, type StoreCreateOptions } from '../src/store.js';
+import { ObjectStore, type StoreCreateOptions, type StoreOpenOptions } from '../src/store.js';
 import { Agent, spawnChild } from './helpers/child.js';
 import {
   HEADER,
@@ -69,11 +69,27 @@ describe('bad arguments give ERR_INVALID_ARGUMENT', () => {
       ['notificationCapacity 3', { capacity: 4096, notificationCapacity: 3 }],
       ['notificationCapacity 0', { capacity: 4096, notificationCapacity: 0 }],
       ['notificationCapacity 2^21', { capacity: 4096, notificationCapacity: 2 ** 21 }],
+      ['prefault 1', { capacity: 4096, prefault: 1 }],
+      ['prefault string', { capacity: 4096, prefault: 'true' }],
     ];
     for (const [what, options] of cases) {
       throwsCode(() => ObjectStore.create(name, options as StoreCreateOptions), INVALID, what);
       assert.equal(existsSync(ObjectStore.pathOf(name)), false, `${what}: no file left behind`);
     }
+  });
+
+  test('ObjectStore.open: options', (t) => {
+    const { store, name } = tempStore(t);
+    const before = store.stats().clients;
+    for (const [what, options] of [
+      ['null options', null],
+      ['string options', 'prefault'],
+      ['unknown option', { prefaults: true }],
+      ['prefault 1', { prefault: 1 }],
+    ] as [string, unknown][]) {
+      throwsCode(() => ObjectStore.open(name, options as StoreOpenOptions), INVALID, what);
+    }
+    assert.equal(store.stats().clients, before, 'a refused open holds no client slot');
   });
 
   test('object calls: ids, sizes, metadata, timeouts, options', async (t) => {

@@ -86,6 +86,7 @@ Napi::Function StoreWrap::Init(Napi::Env env) {
                          InstanceMethod<&StoreWrap::JS_notifyHead>("notifyHead"),
                          InstanceMethod<&StoreWrap::JS_readEvents>("readEvents"),
                          InstanceMethod<&StoreWrap::JS_changeSeq>("changeSeq"),
+                         InstanceMethod<&StoreWrap::JS_prefault>("prefault"),
                          InstanceMethod<&StoreWrap::JS_watch>("watch"),
                          InstanceMethod<&StoreWrap::JS_unwatch>("unwatch"),
                          InstanceMethod<&StoreWrap::JS_setWaiting>("setWaiting"),
@@ -558,6 +559,14 @@ Napi::Value StoreWrap::JS_readEvents(const Napi::CallbackInfo& info) {
 Napi::Value StoreWrap::JS_changeSeq(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value { return Napi::Number::New(env, store(env).change_seq()); });
+}
+
+Napi::Value StoreWrap::JS_prefault(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    store(env).prefault();
+    return env.Undefined();
+  });
 }
 
 // watch(onChange): starts this store's waiter thread; onChange(seq) runs on the JS thread.

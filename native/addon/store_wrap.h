@@ -44,6 +44,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value JS_notifyHead(const Napi::CallbackInfo& info);
   Napi::Value JS_readEvents(const Napi::CallbackInfo& info);
   Napi::Value JS_changeSeq(const Napi::CallbackInfo& info);
+  Napi::Value JS_prefault(const Napi::CallbackInfo& info);
   Napi::Value JS_watch(const Napi::CallbackInfo& info);
   Napi::Value JS_unwatch(const Napi::CallbackInfo& info);
   Napi::Value JS_setWaiting(const Napi::CallbackInfo& info);

@@ -71,6 +71,38 @@ TEST(create_open_unlink) {
   CHECK(a->contains(make_id(1)));
 }
 
+// How many of the pages of [p, p + n) have a page-table entry in this process
+// (/proc/self/pagemap, bit 63: present).
+const size_t kPage = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+
+size_t pages_mapped(const uint8_t* p, size_t n) {
+  const auto first = reinterpret_cast<uintptr_t>(p) / kPage, last = (reinterpret_cast<uintptr_t>(p) + n - 1) / kPage;
+  std::vector<uint64_t> entries(last - first + 1);
+  const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  const auto bytes = static_cast<ssize_t>(entries.size() * sizeof(uint64_t));
+  const ssize_t got = ::pread(fd, entries.data(), bytes, static_cast<off_t>(first * sizeof(uint64_t)));
+  ::close(fd);
+  REQUIRE(got == bytes);
+  return static_cast<size_t>(std::count_if(entries.begin(), entries.end(), [](uint64_t e) { return (e >> 63) != 0; }));
+}
+
+// prefault fills this handle's page tables; a lazy handle gets an entry per page on first touch.
+TEST(prefault_maps_every_page) {
+  ShmName name("prefault");
+  constexpr uint64_t kSize = 4 << 20;
+  auto lazy = Store::create(name, options(kSize));
+  auto eager = Store::open(name);
+  eager->prefault();
+  const auto object = [](Store& s) { return s.create_object(make_id(1), kSize, {}); };
+  const auto in_lazy = object(*lazy);
+  CHECK(pages_mapped(in_lazy.data, kSize) < kSize / kPage / 2);  // create touches no data page
+  lazy->abort(make_id(1));
+  const auto in_eager = object(*eager);
+  CHECK_EQ(pages_mapped(in_eager.data, kSize), kSize / kPage);
+  eager->abort(make_id(1));
+}
+
 // An opener racing the creator waits for the magic: it sees StoreNotFound (no file yet) or a
 // complete store, never a half-built one.
 TEST(open_racing_create) {

@@ -6,7 +6,7 @@ import type { TestContext } from 'node:test';
 import { inspect } from 'node:util';
 import { StoreError, type StoreErrorCode } from '../../src/errors.js';
 import { ObjectId } from '../../src/object-id.js';
-import { ObjectStore, type StoreCreateOptions } from '../../src/store.js';
+import { ObjectStore, type StoreCreateOptions, type StoreOpenOptions } from '../../src/store.js';
 
 let counter = 0;
 const made = new Set<string>();
@@ -76,8 +76,8 @@ export function tempStore(
 }
 
 /** Another handle on `name`, closed at the end of the test. */
-export function openStore(t: TestContext, name: string): ObjectStore {
-  const s = ObjectStore.open(name);
+export function openStore(t: TestContext, name: string, options?: StoreOpenOptions): ObjectStore {
+  const s = ObjectStore.open(name, options);
   t.after(() => closeQuietly(s));
   return s;
 }
