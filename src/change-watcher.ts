@@ -1,6 +1,6 @@
 // Async waits of one store handle. Each pending wait has a poll() that finishes it when its
-// condition holds. The addon's waiter thread calls back on every change of the segment (at most
-// one callback in flight), and all pending waits are polled again. Timeouts and AbortSignals
+// condition holds. The process's waiter thread (in the addon) calls back on every change of the
+// segment (at most one callback in flight per handle), and all pending waits are polled again. Timeouts and AbortSignals
 // are plain JS timers and listeners: no native deadline, no libuv pool thread.
 import { StoreError } from './errors.js';
 import type { NativeStore } from './native.js';
@@ -120,7 +120,7 @@ export class ChangeWatcher {
       this.idleTimer = setTimeout(() => {
         this.idleTimer = undefined;
         if (this.pending.size > 0) return;
-        // Stop the thread: its thread-safe function holds onChange, and through it this store,
+        // Unregister: the thread-safe function holds onChange, and through it this store,
         // which could then never be collected (nor its client slot freed) if the app drops it.
         this.watching = false;
         try {
@@ -139,7 +139,7 @@ export class ChangeWatcher {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** How long the waiter thread stays active after the last pending wait ends. */
+/** How long a handle stays registered with the waiter thread after its last pending wait ends. */
 const IDLE_MS = 20;
 
 function aborted(signal: AbortSignal | undefined): StoreError {

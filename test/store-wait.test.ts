@@ -3,12 +3,13 @@
 // processes, and async waits that never block the event loop or hold a libuv pool thread.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { ObjectId } from '../src/object-id.js';
 import type { StoreEvent } from '../src/store.js';
 import { Agent, spawnChild } from './helpers/child.js';
-import { hexes, ids, rejectsCode, sleep, tempStore } from './helpers/store.js';
+import { hexes, ids, openStore, rejectsCode, sleep, tempStore } from './helpers/store.js';
 
 /** Whether p has settled after the event loop had a chance to run. */
 async function settled(p: Promise<unknown>, ms = 50): Promise<boolean> {
@@ -324,6 +325,71 @@ describe('async waits and the event loop', () => {
       assert.ok(obj.data.equals(Buffer.alloc(16, 3)));
       obj.release();
     }
+  });
+
+  test('one waiter thread serves every store handle of the process; closing one leaves the others served', { timeout: 20000 }, async (t) => {
+    const threads = async () => (await readdir('/proc/self/task')).length;
+    const stores = [tempStore(t).store, tempStore(t).store, tempStore(t).store];
+    const others = stores.map((s) => openStore(t, s.name));
+    const before = await threads();
+    const list = ids(stores.length);
+    const waits = stores.map((s, i) => s.getAsync(list[i], { timeoutMs: 15000 }));
+    await sleep(20);
+    assert.ok((await threads()) - before <= 1, 'at most one thread more for three stores waiting');
+    // Closing one handle rejects its wait only; the others still wake on their own store.
+    stores[0].close();
+    await rejectsCode(waits[0], 'ERR_STORE_CLOSED');
+    others[2].put(list[2], Buffer.from('two'));
+    others[1].put(list[1], Buffer.from('one'));
+    const [one, two] = await Promise.all([waits[1], waits[2]]);
+    assert.equal(one?.data.toString(), 'one');
+    assert.equal(two?.data.toString(), 'two');
+    one?.release();
+    two?.release();
+  });
+
+  test('a worker thread waits on the same waiter thread; a worker ended mid-wait leaves the main thread served', { timeout: 20000 }, async (t) => {
+    const { store, name } = tempStore(t);
+    const [forWorker, forMain] = ids(2);
+    const mainWait = store.getAsync(forMain, { timeoutMs: 15000 });
+    const worker = new Worker(
+      `const { parentPort, workerData: d } = require('node:worker_threads');
+      (async () => {
+        const { ObjectStore } = await import(d.store);
+        const { ObjectId } = await import(d.objectId);
+        const store = ObjectStore.open(d.name);
+        const wait = store.getAsync(ObjectId.fromHex(d.id), { timeoutMs: 15000 });
+        parentPort.postMessage('waiting');
+        const obj = await wait;
+        parentPort.postMessage(obj.data.toString());
+        store.getAsync(ObjectId.random()); // still pending when the worker is terminated
+        parentPort.postMessage('pending');
+      })();`,
+      {
+        eval: true,
+        workerData: {
+          store: new URL('../src/store.js', import.meta.url).href,
+          objectId: new URL('../src/object-id.js', import.meta.url).href,
+          name,
+          id: forWorker.toHex(),
+        },
+      },
+    );
+    t.after(() => worker.terminate());
+    const next = () => new Promise<string>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    assert.equal(await next(), 'waiting');
+    store.put(forWorker, Buffer.from('to the worker'));
+    assert.equal(await next(), 'to the worker');
+    assert.equal(await next(), 'pending');
+    await worker.terminate();
+    assert.equal(await settled(mainWait, 20), false, 'the main wait is still pending');
+    store.put(forMain, Buffer.from('to main'));
+    const obj = await mainWait;
+    assert.equal(obj?.data.toString(), 'to main');
+    obj?.release();
   });
 
   test('a pending wait keeps the process alive; an idle store does not', { timeout: 20000 }, async (t) => {

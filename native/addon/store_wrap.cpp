@@ -569,7 +569,8 @@ Napi::Value StoreWrap::JS_prefault(const Napi::CallbackInfo& info) {
   });
 }
 
-// watch(onChange): starts this store's waiter thread; onChange(seq) runs on the JS thread.
+// watch(onChange): registers this handle with the process's waiter thread; onChange(seq) runs
+// on the JS thread.
 Napi::Value StoreWrap::JS_watch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -580,8 +581,8 @@ Napi::Value StoreWrap::JS_watch(const Napi::CallbackInfo& info) {
   });
 }
 
-// unwatch(): stops the waiter thread and releases its thread-safe function, whose reference
-// to onChange would otherwise keep this store reachable (and attached) forever.
+// unwatch(): unregisters this handle and releases its thread-safe function, whose reference to
+// onChange would otherwise keep this store reachable (and attached) forever.
 Napi::Value StoreWrap::JS_unwatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {

@@ -2,101 +2,204 @@
 
 #include <atomic>
 #include <chrono>
-#include <exception>
+#include <condition_variable>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <vector>
 
 #include "futex.h"
 
 namespace shmstore::addon {
 
-Waiter::Waiter(Napi::Env env, Store& store, Napi::Function on_change) : store_(store) {
-  tsfn_ = Napi::ThreadSafeFunction::New(env, on_change, "shmstore-waiter", 0, 1);
-  tsfn_.Unref(env);  // an idle waiter must not keep the process alive
-  thread_ = std::thread([this] { run(); });
+namespace {
+
+using State = Waiter::State;
+
+// The process's waiter thread and the handles it serves.
+class Hub {
+ public:
+  // Never destroyed: its thread lives as long as the process.
+  static Hub& get() {
+    static Hub* const hub = new Hub;
+    return *hub;
+  }
+
+  void add(const std::shared_ptr<State>& s) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
+      states_.push_back(s);
+      ++version_;
+    }
+    poke();
+  }
+
+  // Returns once the thread has taken a snapshot of the handles without `s`: from then on it
+  // neither reads s's store nor calls s's thread-safe function.
+  void remove(const std::shared_ptr<State>& s) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    std::erase(states_, s);
+    const uint64_t wanted = ++version_;
+    lock.unlock();
+    poke();
+    lock.lock();
+    cv_.wait(lock, [&] { return snapshot_version_ >= wanted; });
+  }
+
+  // Changes a handle's fields under the lock, then has the thread look again.
+  template <typename Update>
+  void update(const std::shared_ptr<State>& s, Update update) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      update(*s);
+    }
+    poke();
+  }
+
+ private:
+  // Reaches the thread wherever it sleeps: on the condition variable, or in the futex wait
+  // (which compares wake_word_, read under the lock with the snapshot, so a bump made after
+  // the snapshot is never slept through).
+  void poke() {
+    std::atomic_ref<uint32_t>(wake_word_).fetch_add(1, std::memory_order_seq_cst);
+    // seq_cst with the thread's store of sleeping_ before it waits: either it sees the bump
+    // above, or we see it sleeping and wake it.
+    if (sleeping_.load(std::memory_order_seq_cst)) futex::wake_local(&wake_word_);
+    cv_.notify_all();
+  }
+
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      try {
+        step(lock);
+      } catch (...) {
+        // Nothing here should throw but an allocation; keep serving the pending waits rather
+        // than strand them: a thread that exits never wakes JS again.
+        if (lock.owns_lock()) lock.unlock();
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        lock.lock();
+      }
+    }
+  }
+
+  // One round, entered and left with the lock held: deliver what changed, or sleep until
+  // something does or poke() is called.
+  void step(std::unique_lock<std::mutex>& lock) {
+    // The handles with waits pending and no notification in flight, from JS's baseline.
+    watched_.clear();
+    watches_.clear();
+    for (const auto& s : states_) {
+      if (!s->active || s->in_flight) continue;
+      watched_.push_back(s.get());
+      watches_.push_back({s->store, s->acked});
+    }
+    snapshot_version_ = version_;
+    cv_.notify_all();  // a remove() waiting for this snapshot
+    if (watched_.empty()) {
+      cv_.wait(lock);
+      return;
+    }
+    const uint32_t woken = std::atomic_ref<uint32_t>(wake_word_).load(std::memory_order_seq_cst);
+    lock.unlock();
+    bool notified = false;
+    for (size_t i = 0; i < watched_.size(); ++i) {
+      const uint32_t now = watches_[i].store->change_seq();
+      if (now != watches_[i].seen) {
+        notify(lock, watched_[i], now);
+        notified = true;
+      }
+    }
+    if (!notified) {
+      sleeping_.store(true, std::memory_order_seq_cst);
+      Store::wait_any_change(watches_, &wake_word_, woken);  // a change, or a poke
+      sleeping_.store(false, std::memory_order_relaxed);
+    }
+    lock.lock();
+  }
+
+  // Tells s's JS thread that its store moved to `now` (the lock is not held).
+  void notify(std::unique_lock<std::mutex>& lock, State* s, uint32_t now) {
+    lock.lock();
+    s->in_flight = true;
+    lock.unlock();
+    // The call may run after the Waiter is gone: it keeps the State alive.
+    auto call = [st = s->shared_from_this(), now](Napi::Env env, Napi::Function fn) {
+      if (env != nullptr && !fn.IsEmpty()) fn.Call({Napi::Number::New(env, now)});
+      // Even if fn threw (the exception stays pending for Node): watch again from `now`.
+      Hub::get().update(st, [now](State& state) {
+        state.acked = now;
+        state.in_flight = false;
+      });
+    };
+    napi_status status = napi_generic_failure;
+    try {
+      status = s->tsfn.NonBlockingCall(call);
+    } catch (...) {  // an allocation: run() retries after a pause
+    }
+    if (status == napi_ok) return;
+    lock.lock();
+    s->in_flight = false;
+    // Closing: its environment is going away. Stop watching it until it unregisters.
+    if (status == napi_closing) s->active = false;
+    lock.unlock();
+    if (status != napi_closing) throw std::runtime_error("the waiter thread could not call into JavaScript");
+  }
+
+  std::mutex mutex_;  // guards everything below and every State's fields
+  std::condition_variable cv_;
+  std::vector<std::shared_ptr<State>> states_;
+  uint64_t version_ = 0;           // bumped by add and remove
+  uint64_t snapshot_version_ = 0;  // version_ as of the thread's current snapshot
+  std::thread thread_;
+  // The thread's snapshot. Plain pointers: remove() waits until a snapshot is without its State.
+  std::vector<State*> watched_;
+  std::vector<Store::ChangeWatch> watches_;
+  uint32_t wake_word_ = 0;  // process-local futex word (atomic_ref): bumped by poke()
+  std::atomic<bool> sleeping_{false};
+};
+
+}  // namespace
+
+Waiter::Waiter(Napi::Env env, Store& store, Napi::Function on_change)
+    : state_(std::make_shared<State>(&store, Napi::ThreadSafeFunction::New(env, on_change, "shmstore-waiter", 0, 1))) {
+  state_->tsfn.Unref(env);  // an idle handle must not keep the process alive
+  try {
+    Hub::get().add(state_);
+  } catch (...) {
+    state_->tsfn.Release();
+    throw;
+  }
+  registered_ = true;
 }
 
 Waiter::~Waiter() { stop(); }
 
-bool Waiter::halt() {
-  {
-    std::lock_guard<std::mutex> lock(state_->mutex);
-    if (state_->stopping) return false;
-    state_->stopping = true;
-  }
-  wake_thread();
-  if (thread_.joinable()) thread_.join();
+bool Waiter::unregister() {
+  if (!registered_) return false;
+  registered_ = false;
+  Hub::get().remove(state_);
   return true;
 }
 
 void Waiter::stop() {
-  if (halt()) tsfn_.Release();
+  if (unregister()) state_->tsfn.Release();
 }
 
-void Waiter::abandon() { halt(); }
+void Waiter::abandon() { unregister(); }
 
 void Waiter::set_active(Napi::Env env, bool active, uint32_t seen) {
-  {
-    std::lock_guard<std::mutex> lock(state_->mutex);
-    if (state_->stopping) return;
-    if (active && !state_->active) state_->acked = seen;  // from idle: JS's own check is the baseline
-    state_->active = active;
-  }
+  if (!registered_) return;
+  Hub::get().update(state_, [active, seen](State& s) {
+    if (active && !s.active) s.acked = seen;  // from idle: JS's own check is the baseline
+    s.active = active;
+  });
   // Pending waits keep the process alive, as a pending timer would.
   if (active != referenced_) {
-    if (active) tsfn_.Ref(env); else tsfn_.Unref(env);
+    if (active) state_->tsfn.Ref(env); else state_->tsfn.Unref(env);
     referenced_ = active;
   }
-  wake_thread();  // a waiter asleep on an old baseline must look again
 }
 
-// Reaches the thread wherever it sleeps: on the condition variable, or in the futex wait
-// (which compares wake_word, so a bump just before it sleeps is never lost).
-void Waiter::wake_thread() {
-  std::atomic_ref<uint32_t>(state_->wake_word).fetch_add(1, std::memory_order_seq_cst);
-  futex::wake_local(&state_->wake_word);
-  state_->cv.notify_all();
-}
-
-void Waiter::State::delivered(uint32_t seq) {
-  {
-    std::lock_guard<std::mutex> lock(mutex);
-    acked = seq;
-    in_flight = false;
-  }
-  cv.notify_all();
-}
-
-void Waiter::run() {
-  std::atomic_ref<uint32_t> wake_word(state_->wake_word);
-  for (;;) {
-    const uint32_t woken = wake_word.load(std::memory_order_seq_cst);  // before the checks below
-    uint32_t acked;
-    {
-      std::unique_lock<std::mutex> lock(state_->mutex);
-      state_->cv.wait(lock, [this] { return state_->stopping || (state_->active && !state_->in_flight); });
-      if (state_->stopping) return;
-      acked = state_->acked;
-    }
-    try {
-      const uint32_t now = store_.change_seq();
-      if (now == acked) {
-        // Until a change anywhere, or wake_thread (a new wait, stop): then look again.
-        store_.wait_change_or_local(acked, &state_->wake_word, woken);
-        continue;
-      }
-      {
-        std::lock_guard<std::mutex> lock(state_->mutex);
-        state_->in_flight = true;
-      }
-      auto call = [state = state_, now](Napi::Env env, Napi::Function fn) {
-        if (env != nullptr && !fn.IsEmpty()) fn.Call({Napi::Number::New(env, now)});
-        state->delivered(now);  // even if fn threw: the exception stays pending for Node
-      };
-      if (tsfn_.NonBlockingCall(call) != napi_ok) return;  // closing
-    } catch (const std::exception&) {
-      // Nothing here should throw (the futex calls do not); if something does, keep serving
-      // the pending waits rather than strand them: a thread that exits never wakes JS again.
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-}
 }  // namespace shmstore::addon

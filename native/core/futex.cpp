@@ -48,18 +48,29 @@ struct WaitV {
 constexpr uint32_t kFutex2SizeU32 = 0x02, kFutex2Private = 128;
 }  // namespace
 
-void wait_either(uint32_t* shared, uint32_t shared_expected, uint32_t* local, uint32_t local_expected) {
-  // A kernel (or a seccomp filter) without futex_waitv says so once; then poll `local`.
+void wait_any(std::span<const Watched> shared, uint32_t* local, uint32_t local_expected) {
+  // A kernel (or a seccomp filter) without futex_waitv says so once; then poll.
   static std::atomic<bool> has_waitv{true};
-  if (has_waitv.load(std::memory_order_relaxed)) {
-    WaitV v[2] = {{shared_expected, reinterpret_cast<uint64_t>(shared), kFutex2SizeU32, 0},
-                  {local_expected, reinterpret_cast<uint64_t>(local), kFutex2SizeU32 | kFutex2Private, 0}};
-    if (::syscall(SYS_futex_waitv, v, 2, 0, nullptr, CLOCK_MONOTONIC) >= 0) return;
+  if (shared.size() <= kMaxWatched && has_waitv.load(std::memory_order_relaxed)) {
+    WaitV v[kMaxWatched + 1];
+    size_t n = 0;
+    for (const Watched& w : shared) v[n++] = {w.expected, reinterpret_cast<uint64_t>(w.word), kFutex2SizeU32, 0};
+    v[n++] = {local_expected, reinterpret_cast<uint64_t>(local), kFutex2SizeU32 | kFutex2Private, 0};
+    if (::syscall(SYS_futex_waitv, v, n, 0, nullptr, CLOCK_MONOTONIC) >= 0) return;
     if (errno == EAGAIN || errno == EINTR) return;  // a word already differs, or a signal
-    has_waitv.store(false, std::memory_order_relaxed);
+    if (errno == ENOSYS || errno == EPERM) has_waitv.store(false, std::memory_order_relaxed);
   }
+  // Sleep on one word, with a timeout that bounds how late a change of the others is seen.
+  if (shared.size() != 1) return wait_local(local, local_expected, 1'000'000);
   const timespec poll = deadline_after_ns(10'000'000);
-  const long rc = ::syscall(SYS_futex, shared, FUTEX_WAIT_BITSET, shared_expected, &poll, nullptr,
+  const long rc = ::syscall(SYS_futex, shared[0].word, FUTEX_WAIT_BITSET, shared[0].expected, &poll, nullptr,
+                            FUTEX_BITSET_MATCH_ANY);
+  (void)rc;  // woken, timed out or the word moved: the caller looks again either way
+}
+
+void wait_local(uint32_t* local, uint32_t expected, int64_t timeout_ns) {
+  const timespec poll = deadline_after_ns(timeout_ns);
+  const long rc = ::syscall(SYS_futex, local, FUTEX_WAIT_BITSET_PRIVATE, expected, &poll, nullptr,
                             FUTEX_BITSET_MATCH_ANY);
   (void)rc;  // woken, timed out or the word moved: the caller looks again either way
 }

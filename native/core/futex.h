@@ -2,8 +2,10 @@
 // the word lives in a MAP_SHARED segment and waiters sit in several processes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <ctime>
+#include <span>
 
 namespace shmstore::futex {
 
@@ -11,10 +13,23 @@ namespace shmstore::futex {
 // (nullptr: no deadline). Returns false on timeout.
 bool wait(uint32_t* word, uint32_t expected, const timespec* deadline);
 
-// Sleeps while *shared == shared_expected and *local == local_expected: `shared` lives in the
-// segment, `local` in this process (futex_waitv, Linux 5.16+; older kernels get a 10 ms poll
-// of `local`). Returns when either may have changed; never throws.
-void wait_either(uint32_t* shared, uint32_t shared_expected, uint32_t* local, uint32_t local_expected);
+// A word and the value to sleep on.
+struct Watched {
+  uint32_t* word;
+  uint32_t expected;
+};
+
+// Most shared words wait_any sleeps on at once (futex_waitv takes 128, one is `local`).
+inline constexpr size_t kMaxWatched = 127;
+
+// Sleeps while every shared[i].word (in segments) holds its expected value and *local (in this
+// process) == local_expected: futex_waitv, Linux 5.16+. Without it it sleeps on one word for
+// at most 10 ms (on `local` for 1 ms if there are several shared words). At most kMaxWatched
+// shared words. Returns when any may have changed; never throws.
+void wait_any(std::span<const Watched> shared, uint32_t* local, uint32_t local_expected);
+
+// Sleeps while *local (a word in this process) == expected, at most timeout_ns; never throws.
+void wait_local(uint32_t* local, uint32_t expected, int64_t timeout_ns);
 
 // Wakes every waiter on a shared word / on a process-local word.
 void wake(uint32_t* word);

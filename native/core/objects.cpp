@@ -568,12 +568,12 @@ namespace {
 // waste little when nothing comes.
 constexpr int64_t kSpinNs = 30'000;
 
-}  // namespace
-
-bool Store::spin_for_change(uint32_t seen) const {
+// True once changed() is, false after kSpinNs of asking.
+template <typename Changed>
+bool spin_until(Changed changed) {
   const int64_t until = futex::monotonic_ns() + kSpinNs;
   for (int i = 0;; ++i) {
-    if (change_seq() != seen) return true;
+    if (changed()) return true;
     cpu_relax();
     if ((i & 63) == 63) {
       if (futex::monotonic_ns() > until) return false;
@@ -584,8 +584,10 @@ bool Store::spin_for_change(uint32_t seen) const {
   }
 }
 
+}  // namespace
+
 bool Store::wait_change(uint32_t seen, const timespec* deadline) {
-  if (spin_for_change(seen)) return true;
+  if (spin_until([&] { return change_seq() != seen; })) return true;
   std::atomic_ref<uint32_t> waiters(hdr_->waiters);
   waiters.fetch_add(1, std::memory_order_seq_cst);
   bool woke = true;
@@ -599,17 +601,30 @@ bool Store::wait_change(uint32_t seen, const timespec* deadline) {
   return woke;
 }
 
-void Store::wait_change_or_local(uint32_t seen, uint32_t* local, uint32_t local_seen) {
-  if (spin_for_change(seen)) return;
-  std::atomic_ref<uint32_t> waiters(hdr_->waiters);
-  waiters.fetch_add(1, std::memory_order_seq_cst);
-  try {
-    if (change_seq() == seen) futex::wait_either(&hdr_->change_seq, seen, local, local_seen);
-  } catch (...) {
-    waiters.fetch_sub(1, std::memory_order_seq_cst);
-    throw;
+void Store::wait_any_change(std::span<const ChangeWatch> watches, uint32_t* local, uint32_t local_seen) {
+  const std::atomic_ref<uint32_t> local_word(*local);
+  const auto changed = [&] {
+    if (local_word.load(std::memory_order_seq_cst) != local_seen) return true;
+    for (const ChangeWatch& w : watches)
+      if (w.store->change_seq() != w.seen) return true;
+    return false;
+  };
+  if (spin_until(changed)) return;
+  // Count ourselves in every store's waiters (a sealer wakes the futex only when someone
+  // sleeps there), then look once more: a change made before the count would not wake us.
+  // seq_cst pairs with the sealer's bump-then-read of waiters.
+  for (const ChangeWatch& w : watches)
+    std::atomic_ref<uint32_t>(w.store->hdr_->waiters).fetch_add(1, std::memory_order_seq_cst);
+  const bool one_sleep = watches.size() <= futex::kMaxWatched;
+  std::array<futex::Watched, futex::kMaxWatched> words;
+  for (size_t i = 0; one_sleep && i < watches.size(); ++i)
+    words[i] = {&watches[i].store->hdr_->change_seq, watches[i].seen};
+  while (!changed()) {  // a signal, or a poll's timeout: sleep again
+    if (one_sleep) futex::wait_any(std::span(words.data(), watches.size()), local, local_seen);
+    else futex::wait_local(local, local_seen, 1'000'000);  // too many words for one sleep: poll
   }
-  waiters.fetch_sub(1, std::memory_order_seq_cst);
+  for (const ChangeWatch& w : watches)
+    std::atomic_ref<uint32_t>(w.store->hdr_->waiters).fetch_sub(1, std::memory_order_seq_cst);
 }
 
 void Store::park_in_lock_for_test(const std::function<void()>& on_parked) {

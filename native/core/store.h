@@ -143,9 +143,15 @@ class Store {
   // store. wait_change sleeps while it still equals `seen`.
   uint32_t change_seq() const;
   bool wait_change(uint32_t seen, const timespec* deadline);
-  // Also returns when *local (a process-local word) differs from local_seen: how this
-  // process wakes its own waiter thread (futex::wake_local) without a store-wide change.
-  void wait_change_or_local(uint32_t seen, uint32_t* local, uint32_t local_seen);
+  // A handle (of any store) and the change_seq it last saw.
+  struct ChangeWatch {
+    Store* store;
+    uint32_t seen;
+  };
+  // Returns once some watched store's change_seq differs from its `seen`, or *local (a
+  // process-local word) differs from local_seen: how one thread waits for every handle of the
+  // process, and how the process wakes that thread (futex::wake_local) without a store change.
+  static void wait_any_change(std::span<const ChangeWatch> watches, uint32_t* local, uint32_t local_seen);
 
   // Notifications: events [from, head). `missed` counts events overwritten before reading.
   uint64_t notify_head();
@@ -196,7 +202,6 @@ class Store {
   ObjectEntry& entry_at(uint32_t i) const;
   ObjectView view_of(uint32_t entry) const;
   void publish_change();
-  bool spin_for_change(uint32_t seen) const;  // true if change_seq moved within the spin
 
   std::string name_;
   UniqueFd fd_;

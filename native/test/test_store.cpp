@@ -855,15 +855,16 @@ TEST(wait_change_and_local_wake) {
   int64_t t0 = now_ns();
   CHECK(s->wait_change(seen, &d));
   CHECK(now_ns() - t0 < 1000 * kMs);
-  // A bump of a process-local word wakes wait_change_or_local (another thread of the same
+  // A bump of a process-local word wakes wait_any_change (another thread of the same
   // handle: the one thing a handle allows), even a bump made before it went to sleep.
   uint32_t word = 0;
   std::atomic<bool> done{false};
   seen = s->change_seq();
+  const Store::ChangeWatch watch[] = {{s.get(), seen}};
   std::atomic_ref<uint32_t>(word).fetch_add(1);
-  s->wait_change_or_local(seen, &word, 0);  // already differs: returns at once
+  Store::wait_any_change(watch, &word, 0);  // already differs: returns at once
   std::thread t([&] {
-    s->wait_change_or_local(seen, &word, 1);
+    Store::wait_any_change(watch, &word, 1);
     done = true;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -874,6 +875,34 @@ TEST(wait_change_and_local_wake) {
   t.join();
   CHECK(now_ns() - t0 < 5'000 * kMs);
   CHECK_EQ(s->change_seq(), seen);  // a local wake is not a change
+}
+
+// One thread waits for several stores at once (the addon's waiter thread): a change in any
+// of them wakes it, also with more stores than one futex_waitv takes (then it polls).
+TEST(wait_any_change_wakes_on_any_store) {
+  ShmName na("any-a"), nb("any-b");
+  auto a = Store::create(na, options(4096));
+  auto b = Store::create(nb, options(4096));
+  uint32_t word = 0;
+  for (const size_t copies : {size_t{1}, shmstore::futex::kMaxWatched}) {
+    // copies of each watch: 2 words, or 254 (past what one futex_waitv takes)
+    std::vector<Store::ChangeWatch> watches;
+    for (size_t i = 0; i < copies; ++i) {
+      watches.push_back({a.get(), a->change_seq()});
+      watches.push_back({b.get(), b->change_seq()});
+    }
+    std::atomic<bool> done{false};
+    std::thread t([&] {
+      Store::wait_any_change(watches, &word, 0);
+      done = true;
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(!done.load());
+    put(*b, make_id(static_cast<uint8_t>(copies)), 10);
+    const int64_t t0 = now_ns();
+    t.join();
+    CHECK(now_ns() - t0 < 5'000 * kMs);
+  }
 }
 
 TEST(change_seq_moves_on_every_change) {
