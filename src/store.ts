@@ -135,7 +135,7 @@ export class ObjectStore implements Disposable {
   readonly #watcher: ChangeWatcher;
   #closed = false;
 
-  private constructor(name: string, open: (out: Float64Array) => NativeStore, prefault: boolean) {
+  private constructor(name: string, open: (out: Float64Array) => NativeStore, prefault: boolean, created: boolean) {
     this.name = name;
     this.#native = open(this.#out);
     if (prefault) {
@@ -143,6 +143,13 @@ export class ObjectStore implements Disposable {
         this.#native.prefault();
       } catch (err) {
         this.#native.close(); // give the client slot back
+        if (created) {
+          try {
+            addon.unlink(name); // and leave no store behind, as a failed create does
+          } catch {
+            // already gone
+          }
+        }
         throw err;
       }
     }
@@ -168,15 +175,16 @@ export class ObjectStore implements Disposable {
       name,
       (out) => new addon.NativeStore('create', name, capacity, maxObjects, maxClients, eviction === 'lru' ? 1 : 0, mode, notify, out),
       prefault,
+      true,
     );
   }
 
   /** Attaches to an existing store (ERR_STORE_NOT_FOUND, ERR_BAD_SEGMENT, ERR_TOO_MANY_CLIENTS). */
   static open(name: string, options?: StoreOpenOptions): ObjectStore {
     check.name(name);
-    const o = options === undefined ? {} : check.options<StoreOpenOptions>(options, OPEN_KEYS, 'open options');
+    const o = check.options<StoreOpenOptions>(options, OPEN_KEYS, 'open options');
     const prefault = check.boolean(o.prefault ?? false, 'prefault');
-    return new ObjectStore(name, (out) => new addon.NativeStore('open', name, out), prefault);
+    return new ObjectStore(name, (out) => new addon.NativeStore('open', name, out), prefault, false);
   }
 
   /** Removes the name, like shm_unlink: attached processes keep working on their mapping. */

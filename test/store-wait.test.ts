@@ -392,6 +392,46 @@ describe('async waits and the event loop', () => {
     obj?.release();
   });
 
+  test('workers terminated mid-wait while the store keeps changing: the process survives, the main wait is served', { timeout: 30000 }, async (t) => {
+    const { store, name } = tempStore(t, { capacity: 1 << 20, maxObjects: 64 });
+    const mainId = ObjectId.random();
+    const mainWait = store.getAsync(mainId, { timeoutMs: 25000 });
+    const source = `const { parentPort, workerData: d } = require('node:worker_threads');
+      (async () => {
+        const { ObjectStore } = await import(d.store);
+        const { ObjectId } = await import(d.objectId);
+        const store = ObjectStore.open(d.name);
+        store.getAsync(ObjectId.random());
+        parentPort.postMessage('waiting');
+      })();`;
+    const workerData = {
+      store: new URL('../src/store.js', import.meta.url).href,
+      objectId: new URL('../src/object-id.js', import.meta.url).href,
+      name,
+    };
+    for (let round = 0; round < 10; round++) {
+      const worker = new Worker(source, { eval: true, workerData });
+      t.after(() => worker.terminate());
+      await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      // Seals land while the worker's environment is torn down.
+      const ending = worker.terminate();
+      for (let i = 0; i < 50; i++) {
+        const id = ObjectId.random();
+        store.put(id, Buffer.from('x'));
+        store.delete(id);
+        await new Promise((r) => setImmediate(r));
+      }
+      await ending;
+    }
+    store.put(mainId, Buffer.from('main'));
+    const obj = await mainWait;
+    assert.equal(obj?.data.toString(), 'main');
+    obj?.release();
+  });
+
   test('a pending wait keeps the process alive; an idle store does not', { timeout: 20000 }, async (t) => {
     const { store, name } = tempStore(t);
     const id = ObjectId.random();

@@ -36,10 +36,10 @@ class Hub {
   }
 
   // Returns once the thread has taken a snapshot of the handles without `s`: from then on it
-  // neither reads s's store nor calls s's thread-safe function.
+  // neither reads s's store nor calls s's thread-safe function. Again: returns at once.
   void remove(const std::shared_ptr<State>& s) {
     std::unique_lock<std::mutex> lock(mutex_);
-    std::erase(states_, s);
+    if (std::erase(states_, s) == 0) return;
     const uint64_t wanted = ++version_;
     lock.unlock();
     poke();
@@ -103,14 +103,15 @@ class Hub {
     }
     const uint32_t woken = std::atomic_ref<uint32_t>(wake_word_).load(std::memory_order_seq_cst);
     lock.unlock();
-    bool notified = false;
+    bool notified = false, failed = false;
     for (size_t i = 0; i < watched_.size(); ++i) {
       const uint32_t now = watches_[i].store->change_seq();
       if (now != watches_[i].seen) {
-        notify(lock, watched_[i], now);
         notified = true;
+        failed |= !notify(lock, watched_[i], now);
       }
     }
+    if (failed) std::this_thread::sleep_for(std::chrono::milliseconds(10));  // then try again
     if (!notified) {
       sleeping_.store(true, std::memory_order_seq_cst);
       Store::wait_any_change(watches_, &wake_word_, woken);  // a change, or a poke
@@ -119,8 +120,9 @@ class Hub {
     lock.lock();
   }
 
-  // Tells s's JS thread that its store moved to `now` (the lock is not held).
-  void notify(std::unique_lock<std::mutex>& lock, State* s, uint32_t now) {
+  // Tells s's JS thread that its store moved to `now` (the lock is not held). False if the call
+  // could not be queued for a reason that may pass.
+  bool notify(std::unique_lock<std::mutex>& lock, State* s, uint32_t now) {
     lock.lock();
     s->in_flight = true;
     lock.unlock();
@@ -136,15 +138,15 @@ class Hub {
     napi_status status = napi_generic_failure;
     try {
       status = s->tsfn.NonBlockingCall(call);
-    } catch (...) {  // an allocation: run() retries after a pause
+    } catch (...) {  // an allocation
     }
-    if (status == napi_ok) return;
+    if (status == napi_ok) return true;
     lock.lock();
     s->in_flight = false;
     // Closing: its environment is going away. Stop watching it until it unregisters.
     if (status == napi_closing) s->active = false;
     lock.unlock();
-    if (status != napi_closing) throw std::runtime_error("the waiter thread could not call into JavaScript");
+    return status == napi_closing;
   }
 
   std::mutex mutex_;  // guards everything below and every State's fields
@@ -162,8 +164,14 @@ class Hub {
 
 }  // namespace
 
-Waiter::Waiter(Napi::Env env, Store& store, Napi::Function on_change)
-    : state_(std::make_shared<State>(&store, Napi::ThreadSafeFunction::New(env, on_change, "shmstore-waiter", 0, 1))) {
+Waiter::Waiter(Napi::Env env, Store& store, Napi::Function on_change) : state_(std::make_shared<State>(&store)) {
+  // Node deletes a thread-safe function at environment teardown (a worker's end, process
+  // exit) before this object is destroyed: the finalizer unregisters it first, so the thread
+  // never calls one that is gone.
+  state_->tsfn = Napi::ThreadSafeFunction::New(env, on_change, "shmstore-waiter", 0, 1,
+                                               [st = state_](Napi::Env) { Hub::get().remove(st); });
+  if (static_cast<napi_threadsafe_function>(state_->tsfn) == nullptr)
+    throw std::runtime_error("could not create a thread-safe function");
   state_->tsfn.Unref(env);  // an idle handle must not keep the process alive
   try {
     Hub::get().add(state_);

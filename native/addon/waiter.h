@@ -28,15 +28,16 @@ class Waiter {
   // Unregisters (on return the thread no longer reads the store), then releases the
   // thread-safe function.
   void stop();
-  // Unregisters but leaves the thread-safe function to Node: for environment teardown, where
-  // Node is closing it and a release would deadlock.
+  // Unregisters (if the thread-safe function's finalizer has not already) but leaves the
+  // function to Node: for environment teardown, where a release would deadlock.
   void abandon();
 
   // What the thread knows of a handle; shared with queued JS calls, which may run after the
-  // Waiter is gone. Fields are guarded by the thread's mutex.
+  // Waiter is gone. store and tsfn are set before the thread sees the State and never change;
+  // the other fields are guarded by the thread's mutex.
   struct State : std::enable_shared_from_this<State> {
-    State(Store* s, Napi::ThreadSafeFunction f) : store(s), tsfn(std::move(f)) {}
-    Store* store;
+    explicit State(Store* s) : store(s) {}
+    Store* const store;
     Napi::ThreadSafeFunction tsfn;
     bool active = false;
     bool in_flight = false;

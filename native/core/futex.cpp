@@ -46,9 +46,17 @@ struct WaitV {
   uint32_t reserved;
 };
 constexpr uint32_t kFutex2SizeU32 = 0x02, kFutex2Private = 128;
+
+// Sleeps while *local (a word in this process) == expected, at most timeout_ns.
+void wait_local(uint32_t* local, uint32_t expected, int64_t timeout_ns) {
+  const timespec poll = deadline_after_ns(timeout_ns);
+  const long rc = ::syscall(SYS_futex, local, FUTEX_WAIT_BITSET_PRIVATE, expected, &poll, nullptr,
+                            FUTEX_BITSET_MATCH_ANY);
+  (void)rc;  // woken, timed out or the word moved: the caller looks again either way
+}
 }  // namespace
 
-void wait_any(std::span<const Watched> shared, uint32_t* local, uint32_t local_expected) {
+void wait_any(std::span<const Watched> shared, uint32_t* local, uint32_t local_expected, int64_t timeout_ns) {
   // A kernel (or a seccomp filter) without futex_waitv says so once; then poll.
   static std::atomic<bool> has_waitv{true};
   if (shared.size() <= kMaxWatched && has_waitv.load(std::memory_order_relaxed)) {
@@ -56,21 +64,15 @@ void wait_any(std::span<const Watched> shared, uint32_t* local, uint32_t local_e
     size_t n = 0;
     for (const Watched& w : shared) v[n++] = {w.expected, reinterpret_cast<uint64_t>(w.word), kFutex2SizeU32, 0};
     v[n++] = {local_expected, reinterpret_cast<uint64_t>(local), kFutex2SizeU32 | kFutex2Private, 0};
-    if (::syscall(SYS_futex_waitv, v, n, 0, nullptr, CLOCK_MONOTONIC) >= 0) return;
-    if (errno == EAGAIN || errno == EINTR) return;  // a word already differs, or a signal
+    const timespec deadline = deadline_after_ns(timeout_ns < 0 ? 0 : timeout_ns);
+    if (::syscall(SYS_futex_waitv, v, n, 0, timeout_ns < 0 ? nullptr : &deadline, CLOCK_MONOTONIC) >= 0) return;
+    if (errno == EAGAIN || errno == EINTR || errno == ETIMEDOUT) return;  // differs, a signal, time
     if (errno == ENOSYS || errno == EPERM) has_waitv.store(false, std::memory_order_relaxed);
   }
   // Sleep on one word, with a timeout that bounds how late a change of the others is seen.
   if (shared.size() != 1) return wait_local(local, local_expected, 1'000'000);
   const timespec poll = deadline_after_ns(10'000'000);
   const long rc = ::syscall(SYS_futex, shared[0].word, FUTEX_WAIT_BITSET, shared[0].expected, &poll, nullptr,
-                            FUTEX_BITSET_MATCH_ANY);
-  (void)rc;  // woken, timed out or the word moved: the caller looks again either way
-}
-
-void wait_local(uint32_t* local, uint32_t expected, int64_t timeout_ns) {
-  const timespec poll = deadline_after_ns(timeout_ns);
-  const long rc = ::syscall(SYS_futex, local, FUTEX_WAIT_BITSET_PRIVATE, expected, &poll, nullptr,
                             FUTEX_BITSET_MATCH_ANY);
   (void)rc;  // woken, timed out or the word moved: the caller looks again either way
 }

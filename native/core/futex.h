@@ -23,13 +23,11 @@ struct Watched {
 inline constexpr size_t kMaxWatched = 127;
 
 // Sleeps while every shared[i].word (in segments) holds its expected value and *local (in this
-// process) == local_expected: futex_waitv, Linux 5.16+. Without it it sleeps on one word for
-// at most 10 ms (on `local` for 1 ms if there are several shared words). At most kMaxWatched
-// shared words. Returns when any may have changed; never throws.
-void wait_any(std::span<const Watched> shared, uint32_t* local, uint32_t local_expected);
-
-// Sleeps while *local (a word in this process) == expected, at most timeout_ns; never throws.
-void wait_local(uint32_t* local, uint32_t expected, int64_t timeout_ns);
+// process) == local_expected, at most timeout_ns (-1: no limit): futex_waitv, Linux 5.16+.
+// Without it, it sleeps on one word for at most 10 ms (on `local` for 1 ms if there are
+// several shared words). At most kMaxWatched shared words. Returns when any may have changed;
+// never throws.
+void wait_any(std::span<const Watched> shared, uint32_t* local, uint32_t local_expected, int64_t timeout_ns = -1);
 
 // Wakes every waiter on a shared word / on a process-local word.
 void wake(uint32_t* word);

@@ -448,6 +448,7 @@ StoreStats Store::stats() {
   reclaim_dead_clients_locked();
   StoreStats st{};
   st.capacity = capacity_;
+  st.waiters = std::atomic_ref<uint32_t>(hdr_->waiters).load(std::memory_order_relaxed);
   st.used_bytes = hdr_->used_bytes;
   const uint32_t n = std::min(hdr_->extent_count, max_objects_ + 1);
   for (uint32_t i = 0; i < n; ++i) st.largest_free = std::max(st.largest_free, extents_[i].size);
@@ -610,20 +611,20 @@ void Store::wait_any_change(std::span<const ChangeWatch> watches, uint32_t* loca
     return false;
   };
   if (spin_until(changed)) return;
-  // Count ourselves in every store's waiters (a sealer wakes the futex only when someone
-  // sleeps there), then look once more: a change made before the count would not wake us.
-  // seq_cst pairs with the sealer's bump-then-read of waiters.
-  for (const ChangeWatch& w : watches)
-    std::atomic_ref<uint32_t>(w.store->hdr_->waiters).fetch_add(1, std::memory_order_seq_cst);
-  const bool one_sleep = watches.size() <= futex::kMaxWatched;
+  // Sleep on as many words as one futex_waitv takes; past that, wake every 1 ms to look at
+  // the rest. Count ourselves in the waiters of the stores slept on (a sealer wakes the futex
+  // only when someone sleeps there), then look once more: a change made before the count
+  // would not wake us. seq_cst pairs with the sealer's bump-then-read of waiters.
+  const std::span<const ChangeWatch> sleep_on = watches.first(std::min(watches.size(), futex::kMaxWatched));
+  const int64_t timeout_ns = sleep_on.size() < watches.size() ? 1'000'000 : -1;
   std::array<futex::Watched, futex::kMaxWatched> words;
-  for (size_t i = 0; one_sleep && i < watches.size(); ++i)
-    words[i] = {&watches[i].store->hdr_->change_seq, watches[i].seen};
-  while (!changed()) {  // a signal, or a poll's timeout: sleep again
-    if (one_sleep) futex::wait_any(std::span(words.data(), watches.size()), local, local_seen);
-    else futex::wait_local(local, local_seen, 1'000'000);  // too many words for one sleep: poll
+  for (size_t i = 0; i < sleep_on.size(); ++i) {
+    words[i] = {&sleep_on[i].store->hdr_->change_seq, sleep_on[i].seen};
+    std::atomic_ref<uint32_t>(sleep_on[i].store->hdr_->waiters).fetch_add(1, std::memory_order_seq_cst);
   }
-  for (const ChangeWatch& w : watches)
+  while (!changed())  // a signal, or a timeout: sleep again
+    futex::wait_any(std::span(words.data(), sleep_on.size()), local, local_seen, timeout_ns);
+  for (const ChangeWatch& w : sleep_on)
     std::atomic_ref<uint32_t>(w.store->hdr_->waiters).fetch_sub(1, std::memory_order_seq_cst);
 }
 

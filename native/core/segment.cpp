@@ -33,6 +33,10 @@ void fail_errno(const std::string& what, int err) {
   }
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23  // Linux 5.14; glibc defines it from 2.35 on
+#endif
+
 namespace {
 
 constexpr size_t kMaxNameLength = 200;

@@ -65,6 +65,7 @@ struct ClientInfo {
 struct StoreStats {
   uint64_t capacity, used_bytes, largest_free;
   uint32_t objects, sealed, deleting, clients, max_objects, max_clients, free_extents;
+  uint32_t waiters;  // threads asleep on change_seq (or about to be), in every process
   uint64_t evictions, evicted_bytes, creates, seals, deletes, aborts, repairs,
       reclaimed_clients, notify_head;
   Eviction eviction;
@@ -84,7 +85,7 @@ class Store {
   // Throws InvalidArgument unless the name is safe as a single file name under the shm dir.
   static void check_name(std::string_view name);
   // Maps every page of the segment into this process now, writable, so that no later access
-  // takes a page fault. Costs ~0.2 s (measured here) and 2 MiB of page tables per GiB.
+  // takes a page fault. Costs ~0.2 s (measured here) and 2 MiB of page tables per GiB of store.
   void prefault();
   static std::string path_of(std::string_view name);
 

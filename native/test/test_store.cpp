@@ -878,7 +878,8 @@ TEST(wait_change_and_local_wake) {
 }
 
 // One thread waits for several stores at once (the addon's waiter thread): a change in any
-// of them wakes it, also with more stores than one futex_waitv takes (then it polls).
+// of them wakes it, also with more watches than one futex_waitv takes (it sleeps on the first
+// 127 and looks at the rest every 1 ms).
 TEST(wait_any_change_wakes_on_any_store) {
   ShmName na("any-a"), nb("any-b");
   auto a = Store::create(na, options(4096));
@@ -898,10 +899,14 @@ TEST(wait_any_change_wakes_on_any_store) {
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     CHECK(!done.load());
-    put(*b, make_id(static_cast<uint8_t>(copies)), 10);
+    CHECK(a->stats().waiters > 0);  // asleep, counted in both stores (once per watch slept on)
+    CHECK(b->stats().waiters > 0);
+    put(copies == 1 ? *a : *b, make_id(static_cast<uint8_t>(copies)), 10);
     const int64_t t0 = now_ns();
     t.join();
     CHECK(now_ns() - t0 < 5'000 * kMs);
+    CHECK_EQ(a->stats().waiters, 0u);  // and out again
+    CHECK_EQ(b->stats().waiters, 0u);
   }
 }
 
