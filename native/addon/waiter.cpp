@@ -128,7 +128,13 @@ class Hub {
     lock.unlock();
     // The call may run after the Waiter is gone: it keeps the State alive.
     auto call = [st = s->shared_from_this(), now](Napi::Env env, Napi::Function fn) {
-      if (env != nullptr && !fn.IsEmpty()) fn.Call({Napi::Number::New(env, now)});
+      if (env != nullptr && !fn.IsEmpty()) {
+        // The plain Node-API call: in an environment being torn down (a terminated worker) it
+        // fails, which node-addon-api's Function::Call would turn into a fatal error.
+        napi_value arg, recv, result;
+        if (napi_create_uint32(env, now, &arg) == napi_ok && napi_get_undefined(env, &recv) == napi_ok)
+          napi_call_function(env, recv, fn, 1, &arg, &result);
+      }
       // Even if fn threw (the exception stays pending for Node): watch again from `now`.
       Hub::get().update(st, [now](State& state) {
         state.acked = now;
