@@ -1,7 +1,8 @@
 // Async waits of one store handle. Each pending wait has a poll() that finishes it when its
 // condition holds. The process's waiter thread (in the addon) calls back on every change of the
-// segment (at most one callback in flight per handle), and all pending waits are polled again. Timeouts and AbortSignals
-// are plain JS timers and listeners: no native deadline, no libuv pool thread.
+// segment (at most one callback in flight per handle), and all pending waits are polled again.
+// Timeouts and AbortSignals are plain JS timers and listeners: no native deadline, no libuv
+// pool thread.
 import { StoreError } from './errors.js';
 import type { NativeStore } from './native.js';
 

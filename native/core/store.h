@@ -84,8 +84,8 @@ class Store {
   static void unlink(std::string_view name);
   // Throws InvalidArgument unless the name is safe as a single file name under the shm dir.
   static void check_name(std::string_view name);
-  // Maps every page of the segment into this process now, writable, so that no later access
-  // takes a page fault. Costs ~0.2 s (measured here) and 2 MiB of page tables per GiB of store.
+  // Maps every page of the segment into this process now, writable, so that later accesses
+  // take no page faults. Costs ~0.2 s (measured here) and 2 MiB of page tables per GiB.
   void prefault();
   static std::string path_of(std::string_view name);
 
