@@ -177,6 +177,11 @@ export class Tally {
   }
 }
 
+/** Every message of a run: the W warm-up messages, then the M timed ones. */
+export function totalMessages(cfg: RunConfig): number {
+  return cfg.warmup + cfg.messages;
+}
+
 /** Decodes and reads locally made messages so the first timed message does not pay for the JIT. */
 export function warmUpConsumer(rows: number, decode: (bytes: Uint8Array) => Table, encode: (t: Table) => Uint8Array): void {
   const batches = makeBatches(Math.min(rows, 1024), 2);
@@ -192,8 +197,10 @@ export interface RunConfig {
   transport: string;
   /** B: rows per batch. */
   rows: number;
-  /** M: messages per run. */
+  /** M: timed messages per run. */
   messages: number;
+  /** W: messages sent first, untimed (the clock starts at message W), so M runs warm. */
+  warmup: number;
   /** K: consumer processes. */
   consumers: number;
   /** How non-shmstore consumers decode. */

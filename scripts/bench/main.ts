@@ -42,14 +42,16 @@ Groups (all by default):
   sgd         SGDRegressor.partialFit vs scikit-learn's partial_fit (when python3 has sklearn)
 
 Options:
-  --quick               few messages and 1 repeat: a smoke test (< 1 min)
+  --quick               few messages, no warm-up and 1 repeat: a smoke test (< 1 min)
   --only LIST           groups to run, comma-separated (transports,raw,latency,sgd)
   --repeats N           repeats per measurement (default 5; 1 with --quick): median, min, max
   --json                print the JSON instead of the tables (progress goes to stderr)
   --transports LIST     ${TRANSPORT_NAMES.join(',')} (default: all)
   --rows LIST           rows per batch B (default 64,8192,65536: ~1 KiB, 128 KiB, 1 MiB)
   --consumers LIST      consumer processes K (default 1,2)
-  --seconds S           target duration of one transport run (default 1)
+  --seconds S           target duration of one transport run's timed messages (default 1)
+  --warmup S            each run first sends this many seconds' worth of untimed messages, so
+                        the clock starts once every process is in its steady state (default 0.5)
   --decoder NAME        how the peer transports decode: tableFromIPC (default) or TableDecoder
                         (shmstore's decoder; shmstore's consumers always use msg.table())
   --store-mib N         shmstore's store capacity in MiB (default: 16 for ~1 KiB batches, 64 for
@@ -92,6 +94,7 @@ export interface BenchOptions {
   rows: number[];
   consumers: number[];
   seconds: number;
+  warmupSeconds: number;
   decoder: DecoderName;
   storeBytes: number | null;
   out: string;
@@ -110,6 +113,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
       rows: { type: 'string' },
       consumers: { type: 'string' },
       seconds: { type: 'string' },
+      warmup: { type: 'string' },
       decoder: { type: 'string' },
       'store-mib': { type: 'string' },
       out: { type: 'string' },
@@ -124,6 +128,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
   const repeats = ints(values.repeats, '--repeats', [quick ? 1 : 5])[0];
   const seconds = values.seconds === undefined ? 1 : Number(values.seconds);
   if (!(seconds > 0 && seconds <= 60)) throw new UsageError(`--seconds: '${values.seconds}' is not in (0, 60]`);
+  const warmupSeconds = values.warmup === undefined ? 0.5 : Number(values.warmup);
+  if (!(warmupSeconds >= 0 && warmupSeconds <= 60)) throw new UsageError(`--warmup: '${values.warmup}' is not in [0, 60]`);
   const decoder = (values.decoder ?? 'tableFromIPC') as DecoderName;
   if (decoder !== 'tableFromIPC' && decoder !== 'TableDecoder') throw new UsageError(`--decoder: tableFromIPC or TableDecoder, got '${decoder}'`);
   return {
@@ -135,6 +141,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | 'help' {
     rows: ints(values.rows, '--rows', [64, 8192, 65536]),
     consumers: ints(values.consumers, '--consumers', [1, 2]),
     seconds,
+    warmupSeconds,
     decoder,
     storeBytes: values['store-mib'] === undefined ? null : ints(values['store-mib'], '--store-mib', [])[0] * 1024 * 1024,
     out: resolve(values.out ?? 'bench/results'),
@@ -186,6 +193,7 @@ export async function runBench(opts: BenchOptions, command: string, log: (s: str
       repeats: opts.repeats,
       quick: opts.quick,
       targetSeconds: opts.seconds,
+      warmupSeconds: opts.warmupSeconds,
       decoder: opts.decoder,
       storeBytes: opts.storeBytes,
       execArgv,

@@ -194,16 +194,18 @@ export function formatTransports(t: TransportsResult): string {
   const lines: string[] = [];
   lines.push(
     `Transports: 1 producer -> K consumer processes, every message to every consumer in order; Arrow IPC batches of B rows (x, y Float64);`,
-    `each consumer decodes and sums every y. Median msgs/s per consumer over ${t.options.repeats} repeat(s) (min–max);`,
+    `each consumer decodes and sums every y. A run sends W untimed warm-up messages, then M timed ones.`,
+    `Median msgs/s per consumer over the M, ${t.options.repeats} repeat(s) (min–max);`,
     `agg MB/s = bytes delivered to all consumers per second (10^6 B); ×bound = median ÷ single-process bound's;`,
     `shm÷this = shmstore's median ÷ this one's (same B, K, same run). Peers decode with ${t.options.decoder}.`,
   );
-  const headers = ['B rows', 'msg size', 'K', 'transport', 'M', 'msgs/s/consumer', '(min–max)', 'agg MB/s', '×bound', 'shm÷this', 'check'];
+  const headers = ['B rows', 'msg size', 'K', 'transport', 'W', 'M', 'msgs/s/consumer', '(min–max)', 'agg MB/s', '×bound', 'shm÷this', 'check'];
   const rows = t.table.map((r) => [
     String(r.rows),
     r.messageBytes > 0 ? bytes(r.messageBytes) : '',
     String(r.consumers),
     r.label,
+    String(r.warmup),
     String(r.messages),
     num(r.msgsPerSecPerConsumer.median),
     range(r.msgsPerSecPerConsumer),
@@ -212,9 +214,9 @@ export function formatTransports(t: TransportsResult): string {
     r.shmstoreOverThis === null ? '—' : r.shmstoreOverThis.toFixed(1),
     r.ok ? 'ok' : 'FAIL',
   ]);
-  lines.push(table(headers, rows, [true, true, true, false, true, true, true, true, true, true, false]));
+  lines.push(table(headers, rows, [true, true, true, false, true, true, true, true, true, true, true, false]));
   for (const r of t.table) if (!r.ok) lines.push(`  FAIL ${r.label} B=${r.rows} K=${r.consumers}: ${r.errors.slice(0, 3).join('; ')}`);
-  lines.push('  check: every consumer got M messages, in order (x[0] = seq), and its checksum of y equals the producer\'s.');
+  lines.push('  check: every consumer got W + M messages, in order (x[0] = seq), and its checksum of y equals the producer\'s.');
   for (const i of t.transports) lines.push(`  ${i.label}: ${i.skipped ?? i.describe}`);
   return lines.join('\n');
 }

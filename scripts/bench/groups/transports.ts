@@ -1,8 +1,9 @@
 // The transports group: for every B (rows per batch), K (consumers) and transport, `repeats`
-// runs of one producer -> K consumers. M (messages per run) is chosen per transport, B and K
-// from a short calibration run so that a run takes about `targetSeconds` (fixed small M with
-// --quick). Repeats are interleaved (repeat 1 of every configuration, then repeat 2, ...), so a
-// slow moment of a shared machine does not land on one transport only.
+// runs of one producer -> K consumers. M (timed messages per run) is chosen per transport, B and
+// K from a short calibration run so that a run takes about `targetSeconds`, and W (untimed
+// warm-up messages sent first) so that they take about `warmupSeconds` (fixed small M and no W
+// with --quick). Repeats are interleaved (repeat 1 of every configuration, then repeat 2, ...),
+// so a slow moment of a shared machine does not land on one transport only.
 import { summarize, type DecoderName, type Summary } from '../common.js';
 import { TRANSPORTS } from '../transports/index.js';
 import type { RunResult, Transport, TransportName } from '../transports/types.js';
@@ -14,6 +15,7 @@ export interface TransportsOptions {
   repeats: number;
   quick: boolean;
   targetSeconds: number;
+  warmupSeconds: number;
   decoder: DecoderName;
   /** shmstore store capacity (bytes), else automatic. */
   storeBytes: number | null;
@@ -38,6 +40,7 @@ export interface TransportRow {
   transport: TransportName;
   label: string;
   messages: number;
+  warmup: number;
   messageBytes: number;
   msgsPerSecPerConsumer: Summary;
   aggregateMBps: Summary;
@@ -72,12 +75,13 @@ function maxMessages(name: TransportName, messageBytes: number): number {
   return name === 'redis' ? Math.floor((2 * 1024 ** 3) / messageBytes) : 2_000_000;
 }
 
-async function attempt(t: Transport, rows: number, consumers: number, messages: number, opts: TransportsOptions): Promise<RunResult | FailedRun> {
+async function attempt(t: Transport, rows: number, consumers: number, messages: number, warmup: number, opts: TransportsOptions): Promise<RunResult | FailedRun> {
   try {
     return await t.run({
       rows,
       consumers,
       messages,
+      warmup,
       decoder: opts.decoder,
       execArgv: opts.execArgv,
       timeoutMs: 180_000,
@@ -114,7 +118,7 @@ export async function runTransports(opts: TransportsOptions): Promise<Transports
   const calibration: RunRecord[] = [];
   const calibrationFailures: string[] = [];
   const runs: RunRecord[] = [];
-  const mFor = new Map<string, number>();
+  const mFor = new Map<string, { m: number; w: number }>();
   const key = (t: TransportName, b: number, k: number) => `${t}/${b}/${k}`;
   try {
     for (const t of selected) {
@@ -142,27 +146,31 @@ export async function runTransports(opts: TransportsOptions): Promise<Transports
         for (const t of active) {
           const m0 = smallM(b);
           if (opts.quick) {
-            mFor.set(key(t.name, b, k), m0);
+            mFor.set(key(t.name, b, k), { m: m0, w: 0 });
             continue;
           }
-          // Two short runs: the first one's rate is low (start-up, JIT), the second is ~half a run.
-          let r = await attempt(t, b, k, m0, opts);
+          // Two short runs: the first one's rate is low (start-up, JIT, no warm-up), the second is
+          // ~half a run after at least as many warm-up messages.
+          let r = await attempt(t, b, k, m0, 0, opts);
           calibration.push({ ...r, repeat: -1 });
           if (r.ok && 'msgsPerSecPerConsumer' in r) {
-            const m1 = Math.max(m0, Math.round(r.msgsPerSecPerConsumer * 0.5 * opts.targetSeconds));
-            r = await attempt(t, b, k, Math.min(m1, maxMessages(t.name, r.messageBytes)), opts);
+            const max = maxMessages(t.name, r.messageBytes);
+            const m1 = Math.min(max, Math.max(m0, Math.round(r.msgsPerSecPerConsumer * 0.5 * opts.targetSeconds)));
+            const w1 = Math.min(max - m1, Math.max(m1, Math.round(r.msgsPerSecPerConsumer * opts.warmupSeconds)));
+            r = await attempt(t, b, k, m1, w1, opts);
             calibration.push({ ...r, repeat: -1 });
           }
           if (!r.ok || !('msgsPerSecPerConsumer' in r)) {
             calibrationFailures.push(`calibration ${t.name} B=${b} K=${k}: ${r.errors.join('; ')}`);
             opts.log(`  calibrate ${t.name} B=${b} K=${k}: ${fmtRate(r)}`);
-            mFor.set(key(t.name, b, k), m0);
+            mFor.set(key(t.name, b, k), { m: m0, w: 0 });
             continue;
           }
           const maxM = Math.max(m0, maxMessages(t.name, r.messageBytes));
           const m = Math.min(maxM, Math.max(Math.ceil(m0 / 2), Math.round(r.msgsPerSecPerConsumer * opts.targetSeconds)));
-          mFor.set(key(t.name, b, k), m);
-          opts.log(`  calibrate ${t.name.padEnd(14)} B=${String(b).padEnd(5)} K=${k}: ${fmtRate(r)} -> M=${m}`);
+          const w = Math.min(maxM - m, Math.round(r.msgsPerSecPerConsumer * opts.warmupSeconds));
+          mFor.set(key(t.name, b, k), { m, w });
+          opts.log(`  calibrate ${t.name.padEnd(14)} B=${String(b).padEnd(5)} K=${k}: ${fmtRate(r)} -> W=${w} M=${m}`);
         }
       }
     }
@@ -172,10 +180,10 @@ export async function runTransports(opts: TransportsOptions): Promise<Transports
       for (const b of opts.rows) {
         for (const k of opts.consumers) {
           for (const t of active) {
-            const m = mFor.get(key(t.name, b, k))!;
-            const r = await attempt(t, b, k, m, opts);
+            const { m, w } = mFor.get(key(t.name, b, k))!;
+            const r = await attempt(t, b, k, m, w, opts);
             runs.push({ ...r, repeat: rep });
-            opts.log(`  ${t.name.padEnd(14)} B=${String(b).padEnd(5)} K=${k} M=${String(m).padEnd(6)} ${fmtRate(r)}`);
+            opts.log(`  ${t.name.padEnd(14)} B=${String(b).padEnd(5)} K=${k} W=${String(w).padEnd(6)} M=${String(m).padEnd(6)} ${fmtRate(r)}`);
           }
         }
       }
@@ -197,7 +205,8 @@ export async function runTransports(opts: TransportsOptions): Promise<Transports
           consumers: k,
           transport: t.name,
           label: t.label,
-          messages: mFor.get(key(t.name, b, k)) ?? 0,
+          messages: mFor.get(key(t.name, b, k))?.m ?? 0,
+          warmup: mFor.get(key(t.name, b, k))?.w ?? 0,
           messageBytes: good[0]?.messageBytes ?? 0,
           msgsPerSecPerConsumer: good.length > 0 ? summarize(good.map((r) => r.msgsPerSecPerConsumer)) : { median: NaN, min: NaN, max: NaN, n: 0 },
           aggregateMBps: good.length > 0 ? summarize(good.map((r) => r.aggregateMBps)) : { median: NaN, min: NaN, max: NaN, n: 0 },

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { tableToIPC } from 'apache-arrow';
 import type { Redis as RedisClient, RedisOptions } from 'ioredis';
-import { Tally, batchFor, expectedChecksum, makeBatches, makeDecode, sleep, warmUpConsumer } from '../common.js';
+import { Tally, batchFor, expectedChecksum, makeBatches, makeDecode, sleep, totalMessages, warmUpConsumer } from '../common.js';
 import { onCleanup, removeFile, trackFile, uniqueName } from '../harness.js';
 import { runWithChildren, type ConsumerContext, type ProducerContext, type RunRequest, type RunResult, type Transport } from './types.js';
 
@@ -154,14 +154,15 @@ export async function producer(ctx: ProducerContext) {
   const key = String(cfg.params.key);
   const redis = await connect(Number(cfg.params.port), true);
   for (let i = 0; i < 50; i++) tableToIPC(batchFor(batches, i), 'stream'); // warm the encoder
-  const expected = expectedChecksum(batches, cfg.messages);
+  const expected = expectedChecksum(batches, totalMessages(cfg));
   ctx.ready();
   await ctx.go();
-  const t0 = process.hrtime.bigint();
+  let t0 = process.hrtime.bigint();
   let messageBytes = 0;
   const inflight: Promise<unknown>[] = [];
   let window = 0;
-  for (let seq = 0; seq < cfg.messages; seq++) {
+  for (let seq = 0; seq < totalMessages(cfg); seq++) {
+    if (seq === cfg.warmup) t0 = process.hrtime.bigint();
     const bytes = tableToIPC(batchFor(batches, seq), 'stream');
     if (seq === 0) {
       messageBytes = bytes.byteLength;
@@ -183,10 +184,10 @@ export async function consumer(ctx: ConsumerContext) {
   warmUpConsumer(cfg.rows, decode, (t) => tableToIPC(t, 'stream'));
   const count = windowFor(tableToIPC(makeBatches(cfg.rows, 1)[0].table, 'stream').byteLength);
   const redis = await connect(Number(cfg.params.port), false);
-  const tally = new Tally(cfg.messages);
+  const tally = new Tally(totalMessages(cfg));
   let last: string | Buffer = '0-0';
   ctx.ready();
-  while (tally.messages < cfg.messages) {
+  while (tally.messages < totalMessages(cfg)) {
     const reply = (await redis.xreadBuffer('COUNT', count, 'BLOCK', 0, 'STREAMS', key, last)) as
       | [Buffer, [Buffer, Buffer[]][]][]
       | null;

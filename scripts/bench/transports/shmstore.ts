@@ -17,7 +17,7 @@
 // A store is created per run under a unique name and always unlinked (also on failure and
 // Ctrl-C: the harness tracks it).
 import { ObjectId, ObjectStore, Publisher, StoreError, Subscriber, TableDecoder, encodeTable } from '../../../src/index.js';
-import { Tally, batchFor, expectedChecksum, makeBatches, warmUpConsumer } from '../common.js';
+import { Tally, batchFor, expectedChecksum, makeBatches, totalMessages, warmUpConsumer } from '../common.js';
 import { trackStore, uniqueName, unlinkStore } from '../harness.js';
 import { runWithChildren, type ConsumerContext, type ProducerContext, type RunRequest, type RunResult, type Transport } from './types.js';
 
@@ -60,7 +60,7 @@ export async function producer(ctx: ProducerContext) {
   const { cfg, batches } = ctx;
   using store = ObjectStore.open(String(cfg.params.store), { prefault: true });
   const pub = new Publisher(store, STREAM, { retention: 'lossless', timeoutMs: 60_000 });
-  const expected = expectedChecksum(batches, cfg.messages);
+  const expected = expectedChecksum(batches, totalMessages(cfg));
   // Warm the publish path on a side stream of the same store (deleted right away).
   {
     const warm = new Publisher(store, `${STREAM}-warmup`, { retention: 'evict' });
@@ -73,9 +73,10 @@ export async function producer(ctx: ProducerContext) {
   ctx.ready();
   await ctx.go();
   await pub.waitForSubscribers(cfg.consumers, { timeoutMs: 30_000 });
-  const t0 = process.hrtime.bigint();
+  let t0 = process.hrtime.bigint();
   let waits = 0;
-  for (let seq = 0; seq < cfg.messages; seq++) {
+  for (let seq = 0; seq < totalMessages(cfg); seq++) {
+    if (seq === cfg.warmup) t0 = process.hrtime.bigint();
     const table = batchFor(batches, seq);
     try {
       pub.publishSync(table);
@@ -100,7 +101,7 @@ export async function consumer(ctx: ConsumerContext) {
     const warm = new TableDecoder();
     warmUpConsumer(cfg.rows, (b) => warm.decode(b), (t) => encodeTable(t).toUint8Array());
   }
-  const tally = new Tally(cfg.messages);
+  const tally = new Tally(totalMessages(cfg));
   using sub = new Subscriber(store, STREAM, { timeoutMs: 60_000 });
   ctx.ready();
   for await (const msg of sub) {

@@ -5,7 +5,7 @@
 // copy, what msg.table() runs) and sum every y. The buffer is reused, so it stays in cache:
 // this is an upper bound, not a transport.
 import { TableDecoder, TableEncoder } from '../../../src/arrow/index.js';
-import { Tally, batchFor, expectedChecksum, send, warmUpConsumer } from '../common.js';
+import { Tally, batchFor, expectedChecksum, send, totalMessages, warmUpConsumer } from '../common.js';
 import { runWithChildren, type ProducerContext, type RunRequest, type RunResult, type Transport } from './types.js';
 
 export const transport: Transport = {
@@ -21,18 +21,19 @@ export async function producer(ctx: ProducerContext) {
   const { cfg, batches } = ctx;
   const encoder = new TableEncoder();
   const decoders = Array.from({ length: cfg.consumers }, () => new TableDecoder());
-  const tallies = Array.from({ length: cfg.consumers }, () => new Tally(cfg.messages));
+  const tallies = Array.from({ length: cfg.consumers }, () => new Tally(totalMessages(cfg)));
   const messageBytes = encoder.encode(batchFor(batches, 0)).byteLength;
   const buf = new Uint8Array(messageBytes);
   {
     const warm = new TableDecoder();
     warmUpConsumer(cfg.rows, (b) => warm.decode(b), (t) => encoder.encode(t).toUint8Array());
   }
-  const expected = expectedChecksum(batches, cfg.messages);
+  const expected = expectedChecksum(batches, totalMessages(cfg));
   ctx.ready();
   await ctx.go();
-  const t0 = process.hrtime.bigint();
-  for (let seq = 0; seq < cfg.messages; seq++) {
+  let t0 = process.hrtime.bigint();
+  for (let seq = 0; seq < totalMessages(cfg); seq++) {
+    if (seq === cfg.warmup) t0 = process.hrtime.bigint();
     const enc = encoder.encode(batchFor(batches, seq));
     enc.writeInto(buf);
     for (let k = 0; k < tallies.length; k++) tallies[k].add(decoders[k].decode(buf), enc.byteLength);
