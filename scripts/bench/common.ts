@@ -126,7 +126,11 @@ export class Tally {
   /** hrtime (ns) when the expected last message was done. */
   tEnd = 0n;
 
-  constructor(readonly expected: number) {}
+  /** `warmup`: CPU and OS counters restart after this many messages (the timed window). */
+  constructor(
+    readonly expected: number,
+    readonly warmup = 0,
+  ) {}
 
   /** Reads the table: sums every y, checks x[0] == seq. Returns true when all expected are in. */
   add(table: Table, byteLength: number): boolean {
@@ -150,6 +154,7 @@ export class Tally {
     this.checksum += s;
     this.bytes += byteLength;
     this.messages = seq + 1;
+    if (this.messages === this.warmup) resetCpu();
     if (this.messages === this.expected) {
       this.tEnd = process.hrtime.bigint();
       return true;
@@ -258,6 +263,12 @@ export function cpuMs(): number {
 export function osCounters(): { minorFaults: number; sleeps: number } {
   const r = process.resourceUsage();
   return { minorFaults: r.minorPageFault - faultBase, sleeps: r.voluntaryContextSwitches - switchBase };
+}
+
+/** The start of the timed window: counters restart, and the time (hrtime ns) is returned. */
+export function startClock(): bigint {
+  resetCpu();
+  return process.hrtime.bigint();
 }
 
 export function resetCpu(): void {

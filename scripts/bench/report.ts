@@ -197,9 +197,10 @@ export function formatTransports(t: TransportsResult): string {
     `each consumer decodes and sums every y. A run sends W untimed warm-up messages, then M timed ones.`,
     `Median msgs/s per consumer over the M, ${t.options.repeats} repeat(s) (min–max);`,
     `agg MB/s = bytes delivered to all consumers per second (10^6 B); ×bound = median ÷ single-process bound's;`,
+    `CPU µs/msg = CPU time (all threads) per timed message of the producer process / of a consumer process (one process for the bound; redis-server not counted);`,
     `shm÷this = shmstore's median ÷ this one's (same B, K, same run). Peers decode with ${t.options.decoder}.`,
   );
-  const headers = ['B rows', 'msg size', 'K', 'transport', 'W', 'M', 'msgs/s/consumer', '(min–max)', 'agg MB/s', '×bound', 'shm÷this', 'check'];
+  const headers = ['B rows', 'msg size', 'K', 'transport', 'W', 'M', 'msgs/s/consumer', '(min–max)', 'agg MB/s', 'CPU µs/msg', '×bound', 'shm÷this', 'check'];
   const rows = t.table.map((r) => [
     String(r.rows),
     r.messageBytes > 0 ? bytes(r.messageBytes) : '',
@@ -210,11 +211,12 @@ export function formatTransports(t: TransportsResult): string {
     num(r.msgsPerSecPerConsumer.median),
     range(r.msgsPerSecPerConsumer),
     Number.isFinite(r.aggregateMBps.median) ? r.aggregateMBps.median.toFixed(0) : '—',
+    Number.isFinite(r.cpuMicrosPerMessage.producer) ? `${r.cpuMicrosPerMessage.producer.toFixed(1)} / ${r.cpuMicrosPerMessage.consumer.toFixed(1)}` : '—',
     r.vsBound === null ? '—' : r.vsBound.toFixed(2),
     r.shmstoreOverThis === null ? '—' : r.shmstoreOverThis.toFixed(1),
     r.ok ? 'ok' : 'FAIL',
   ]);
-  lines.push(table(headers, rows, [true, true, true, false, true, true, true, true, true, true, true, false]));
+  lines.push(table(headers, rows, [true, true, true, false, true, true, true, true, true, true, true, true, false]));
   for (const r of t.table) if (!r.ok) lines.push(`  FAIL ${r.label} B=${r.rows} K=${r.consumers}: ${r.errors.slice(0, 3).join('; ')}`);
   lines.push('  check: every consumer got W + M messages, in order (x[0] = seq), and its checksum of y equals the producer\'s.');
   for (const i of t.transports) lines.push(`  ${i.label}: ${i.skipped ?? i.describe}`);

@@ -4,7 +4,7 @@
 // warm-up messages sent first) so that they take about `warmupSeconds` (fixed small M and no W
 // with --quick). Repeats are interleaved (repeat 1 of every configuration, then repeat 2, ...),
 // so a slow moment of a shared machine does not land on one transport only.
-import { summarize, type DecoderName, type Summary } from '../common.js';
+import { median, summarize, type DecoderName, type Summary } from '../common.js';
 import { TRANSPORTS } from '../transports/index.js';
 import type { RunResult, Transport, TransportName } from '../transports/types.js';
 
@@ -44,6 +44,8 @@ export interface TransportRow {
   messageBytes: number;
   msgsPerSecPerConsumer: Summary;
   aggregateMBps: Summary;
+  /** Median CPU time per timed message: the producer process, and a consumer process (mean of the K). */
+  cpuMicrosPerMessage: { producer: number; consumer: number };
   /** This transport's median ÷ the single-process bound's, same B and K. */
   vsBound: number | null;
   /** shmstore's median ÷ this transport's (how many times faster shmstore is). */
@@ -149,16 +151,18 @@ export async function runTransports(opts: TransportsOptions): Promise<Transports
             mFor.set(key(t.name, b, k), { m: m0, w: 0 });
             continue;
           }
-          // Two short runs: the first one's rate is low (start-up, JIT, no warm-up), the second is
-          // ~half a run after at least as many warm-up messages.
+          // Short runs until the rate settles: the first is cold (start-up, JIT, no warm-up), each
+          // next one is ~half a run at the last one's rate, after at least as many warm-up messages.
           let r = await attempt(t, b, k, m0, 0, opts);
           calibration.push({ ...r, repeat: -1 });
-          if (r.ok && 'msgsPerSecPerConsumer' in r) {
+          for (let i = 0; i < 3 && r.ok && 'msgsPerSecPerConsumer' in r; i++) {
+            const rate = r.msgsPerSecPerConsumer;
             const max = maxMessages(t.name, r.messageBytes);
-            const m1 = Math.min(max, Math.max(m0, Math.round(r.msgsPerSecPerConsumer * 0.5 * opts.targetSeconds)));
-            const w1 = Math.min(max - m1, Math.max(m1, Math.round(r.msgsPerSecPerConsumer * opts.warmupSeconds)));
+            const m1 = Math.min(max, Math.max(m0, Math.round(rate * 0.5 * opts.targetSeconds)));
+            const w1 = Math.min(max - m1, Math.max(m1, Math.round(rate * opts.warmupSeconds)));
             r = await attempt(t, b, k, m1, w1, opts);
             calibration.push({ ...r, repeat: -1 });
+            if ('msgsPerSecPerConsumer' in r && r.msgsPerSecPerConsumer < 1.25 * rate) break;
           }
           if (!r.ok || !('msgsPerSecPerConsumer' in r)) {
             calibrationFailures.push(`calibration ${t.name} B=${b} K=${k}: ${r.errors.join('; ')}`);
@@ -210,6 +214,10 @@ export async function runTransports(opts: TransportsOptions): Promise<Transports
           messageBytes: good[0]?.messageBytes ?? 0,
           msgsPerSecPerConsumer: good.length > 0 ? summarize(good.map((r) => r.msgsPerSecPerConsumer)) : { median: NaN, min: NaN, max: NaN, n: 0 },
           aggregateMBps: good.length > 0 ? summarize(good.map((r) => r.aggregateMBps)) : { median: NaN, min: NaN, max: NaN, n: 0 },
+          cpuMicrosPerMessage: {
+            producer: median(good.map((r) => (r.producerCpuMs * 1000) / r.messages)),
+            consumer: median(good.map((r) => (r.consumerResults.reduce((s, c) => s + c.cpuMs, 0) * 1000) / r.consumerResults.length / r.messages)),
+          },
           vsBound: null,
           shmstoreOverThis: null,
           ok: errors.length === 0 && good.length === mine.length && mine.length > 0,

@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tableToIPC } from 'apache-arrow';
-import { Tally, batchFor, expectedChecksum, makeDecode, totalMessages, warmUpConsumer } from '../common.js';
+import { Tally, batchFor, expectedChecksum, makeDecode, startClock, totalMessages, warmUpConsumer } from '../common.js';
 import { runWithChildren, type ConsumerContext, type ProducerContext, type RunRequest, type RunResult, type Transport } from './types.js';
 
 const WINDOW_BYTES = 8 * 1024 * 1024;
@@ -73,11 +73,11 @@ export async function producer(ctx: ProducerContext) {
   ctx.ready({ consumerPids: peers.map((p) => p.proc.pid) });
   await ctx.go();
 
-  let t0 = process.hrtime.bigint();
+  let t0 = 0n;
   let messageBytes = 0;
   let stalls = 0;
   for (let seq = 0; seq < totalMessages(cfg); seq++) {
-    if (seq === cfg.warmup) t0 = process.hrtime.bigint();
+    if (seq === cfg.warmup) t0 = startClock();
     const bytes = tableToIPC(batchFor(batches, seq), 'stream');
     if (seq === 0) messageBytes = bytes.byteLength;
     for (const p of peers) {
@@ -106,7 +106,7 @@ export async function consumer(ctx: ConsumerContext) {
   const { cfg } = ctx;
   const decode = makeDecode(cfg.decoder);
   warmUpConsumer(cfg.rows, decode, (t) => tableToIPC(t, 'stream'));
-  const tally = new Tally(totalMessages(cfg));
+  const tally = new Tally(totalMessages(cfg), cfg.warmup);
   const done = new Promise<void>((resolve, reject) => {
     process.on('message', (m: unknown) => {
       try {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { tableToIPC } from 'apache-arrow';
 import type { Redis as RedisClient, RedisOptions } from 'ioredis';
-import { Tally, batchFor, expectedChecksum, makeBatches, makeDecode, sleep, totalMessages, warmUpConsumer } from '../common.js';
+import { Tally, batchFor, expectedChecksum, makeBatches, makeDecode, sleep, startClock, totalMessages, warmUpConsumer } from '../common.js';
 import { onCleanup, removeFile, trackFile, uniqueName } from '../harness.js';
 import { runWithChildren, type ConsumerContext, type ProducerContext, type RunRequest, type RunResult, type Transport } from './types.js';
 
@@ -157,12 +157,12 @@ export async function producer(ctx: ProducerContext) {
   const expected = expectedChecksum(batches, totalMessages(cfg));
   ctx.ready();
   await ctx.go();
-  let t0 = process.hrtime.bigint();
+  let t0 = 0n;
   let messageBytes = 0;
   const inflight: Promise<unknown>[] = [];
   let window = 0;
   for (let seq = 0; seq < totalMessages(cfg); seq++) {
-    if (seq === cfg.warmup) t0 = process.hrtime.bigint();
+    if (seq === cfg.warmup) t0 = startClock();
     const bytes = tableToIPC(batchFor(batches, seq), 'stream');
     if (seq === 0) {
       messageBytes = bytes.byteLength;
@@ -184,7 +184,7 @@ export async function consumer(ctx: ConsumerContext) {
   warmUpConsumer(cfg.rows, decode, (t) => tableToIPC(t, 'stream'));
   const count = windowFor(tableToIPC(makeBatches(cfg.rows, 1)[0].table, 'stream').byteLength);
   const redis = await connect(Number(cfg.params.port), false);
-  const tally = new Tally(totalMessages(cfg));
+  const tally = new Tally(totalMessages(cfg), cfg.warmup);
   let last: string | Buffer = '0-0';
   ctx.ready();
   while (tally.messages < totalMessages(cfg)) {

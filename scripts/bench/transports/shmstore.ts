@@ -17,7 +17,7 @@
 // A store is created per run under a unique name and always unlinked (also on failure and
 // Ctrl-C: the harness tracks it).
 import { ObjectId, ObjectStore, Publisher, StoreError, Subscriber, TableDecoder, encodeTable } from '../../../src/index.js';
-import { Tally, batchFor, expectedChecksum, makeBatches, totalMessages, warmUpConsumer } from '../common.js';
+import { Tally, batchFor, expectedChecksum, makeBatches, startClock, totalMessages, warmUpConsumer } from '../common.js';
 import { trackStore, uniqueName, unlinkStore } from '../harness.js';
 import { runWithChildren, type ConsumerContext, type ProducerContext, type RunRequest, type RunResult, type Transport } from './types.js';
 
@@ -73,10 +73,10 @@ export async function producer(ctx: ProducerContext) {
   ctx.ready();
   await ctx.go();
   await pub.waitForSubscribers(cfg.consumers, { timeoutMs: 30_000 });
-  let t0 = process.hrtime.bigint();
+  let t0 = 0n;
   let waits = 0;
   for (let seq = 0; seq < totalMessages(cfg); seq++) {
-    if (seq === cfg.warmup) t0 = process.hrtime.bigint();
+    if (seq === cfg.warmup) t0 = startClock();
     const table = batchFor(batches, seq);
     try {
       pub.publishSync(table);
@@ -101,7 +101,7 @@ export async function consumer(ctx: ConsumerContext) {
     const warm = new TableDecoder();
     warmUpConsumer(cfg.rows, (b) => warm.decode(b), (t) => encodeTable(t).toUint8Array());
   }
-  const tally = new Tally(totalMessages(cfg));
+  const tally = new Tally(totalMessages(cfg), cfg.warmup);
   using sub = new Subscriber(store, STREAM, { timeoutMs: 60_000 });
   ctx.ready();
   for await (const msg of sub) {

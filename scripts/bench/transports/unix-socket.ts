@@ -6,7 +6,7 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tableToIPC } from 'apache-arrow';
-import { Tally, batchFor, expectedChecksum, makeDecode, totalMessages, warmUpConsumer } from '../common.js';
+import { Tally, batchFor, expectedChecksum, makeDecode, startClock, totalMessages, warmUpConsumer } from '../common.js';
 import { removeFile, trackFile, uniqueName } from '../harness.js';
 import { runWithChildren, type ConsumerContext, type ProducerContext, type RunRequest, type RunResult, type Transport } from './types.js';
 
@@ -51,11 +51,11 @@ export async function producer(ctx: ProducerContext) {
       };
     });
   }
-  let t0 = process.hrtime.bigint();
+  let t0 = 0n;
   let messageBytes = 0;
   let drains = 0;
   for (let seq = 0; seq < totalMessages(cfg); seq++) {
-    if (seq === cfg.warmup) t0 = process.hrtime.bigint();
+    if (seq === cfg.warmup) t0 = startClock();
     const bytes = tableToIPC(batchFor(batches, seq), 'stream');
     if (seq === 0) messageBytes = bytes.byteLength;
     const header = Buffer.allocUnsafe(4);
@@ -84,7 +84,7 @@ export async function consumer(ctx: ConsumerContext) {
   const { cfg } = ctx;
   const decode = makeDecode(cfg.decoder);
   warmUpConsumer(cfg.rows, decode, (t) => tableToIPC(t, 'stream'));
-  const tally = new Tally(totalMessages(cfg));
+  const tally = new Tally(totalMessages(cfg), cfg.warmup);
   const socket = createConnection(String(cfg.params.path));
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);
