@@ -235,7 +235,7 @@ export function formatReport(r: BenchReport): string {
   if (r.raw !== null) parts.push(formatRaw(r.raw));
   if (r.latency !== null) parts.push(formatLatency(r.latency));
   if (r.sgd !== null) parts.push(formatSgd(r.sgd));
-  parts.push(formatTargets(r.targets));
+  parts.push(formatTargets(r.targets, r.options.quick));
   if (r.notices.length > 0) parts.push(['Notices', ...r.notices.map((n) => `  ${n}`)].join('\n'));
   if (r.failures.length > 0) parts.push(['FAILURES', ...r.failures.map((f) => `  ${f}`)].join('\n'));
   parts.push(`(${r.wallSeconds.toFixed(0)} s)`);

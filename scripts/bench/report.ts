@@ -281,7 +281,8 @@ export function formatSgd(s: SgdResult): string {
   return lines.join('\n');
 }
 
-export function formatTargets(targets: Target[]): string {
+export function formatTargets(targets: Target[], quick: boolean): string {
   const rows = targets.map((t) => [t.name, t.goal, t.measured, t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED']);
-  return ['Targets (ratios from this run)', table(['target', 'goal', 'measured', ''], rows, [false, false, true, false])].join('\n');
+  const title = quick ? 'Targets (ratios from this --quick run: a smoke test, cold and short, not a measure of them)' : 'Targets (ratios from this run)';
+  return [title, table(['target', 'goal', 'measured', ''], rows, [false, false, true, false])].join('\n');
 }
