@@ -110,7 +110,7 @@ export class ChangeWatcher {
       clearTimeout(this.idleTimer);
       this.idleTimer = undefined;
     } else if (this.pending.size === 1) {
-      this.native.setWaiting(true, seen);
+      this.native.startWaiting(seen);
     }
   }
 

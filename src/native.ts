@@ -55,7 +55,7 @@ export interface NativeStore {
   prefault(): void;
   watch(onChange: (seq: number) => void): void;
   unwatch(): void;
-  setWaiting(active: boolean, seenSeq: number): void;
+  startWaiting(seenSeq: number): void;
   parkInLockForTest(): never;
 }
 

@@ -89,7 +89,7 @@ Napi::Function StoreWrap::Init(Napi::Env env) {
                          InstanceMethod<&StoreWrap::JS_prefault>("prefault"),
                          InstanceMethod<&StoreWrap::JS_watch>("watch"),
                          InstanceMethod<&StoreWrap::JS_unwatch>("unwatch"),
-                         InstanceMethod<&StoreWrap::JS_setWaiting>("setWaiting"),
+                         InstanceMethod<&StoreWrap::JS_startWaiting>("startWaiting"),
                          InstanceMethod<&StoreWrap::JS_parkInLockForTest>("parkInLockForTest"),
                      });
 }
@@ -592,14 +592,14 @@ Napi::Value StoreWrap::JS_unwatch(const Napi::CallbackInfo& info) {
   });
 }
 
-// setWaiting(active, seenSeq)
-Napi::Value StoreWrap::JS_setWaiting(const Napi::CallbackInfo& info) {
+// startWaiting(seenSeq): the watcher reports changes after seenSeq until unwatch().
+Napi::Value StoreWrap::JS_startWaiting(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     uint64_t seen;
-    if (!info[0].IsBoolean() || !read_count(info[1], seen)) { throw_invalid(env, "setWaiting(active, seq): bad arguments"); return env.Undefined(); }
+    if (!read_count(info[0], seen)) { throw_invalid(env, "startWaiting(seq): bad arguments"); return env.Undefined(); }
     store(env);
-    if (waiter_) waiter_->set_active(env, info[0].As<Napi::Boolean>(), static_cast<uint32_t>(seen));
+    if (waiter_) waiter_->activate(env, static_cast<uint32_t>(seen));
     return env.Undefined();
   });
 }

@@ -47,7 +47,7 @@ class StoreWrap : public Napi::ObjectWrap<StoreWrap> {
   Napi::Value JS_prefault(const Napi::CallbackInfo& info);
   Napi::Value JS_watch(const Napi::CallbackInfo& info);
   Napi::Value JS_unwatch(const Napi::CallbackInfo& info);
-  Napi::Value JS_setWaiting(const Napi::CallbackInfo& info);
+  Napi::Value JS_startWaiting(const Napi::CallbackInfo& info);
   Napi::Value JS_parkInLockForTest(const Napi::CallbackInfo& info);
 
   std::shared_ptr<Session> session_ = std::make_shared<Session>();

@@ -203,16 +203,16 @@ void Waiter::stop() {
 
 void Waiter::abandon() { unregister(); }
 
-void Waiter::set_active(Napi::Env env, bool active, uint32_t seen) {
+void Waiter::activate(Napi::Env env, uint32_t seen) {
   if (!registered_) return;
-  Hub::get().update(state_, [active, seen](State& s) {
-    if (active && !s.active) s.acked = seen;  // from idle: JS's own check is the baseline
-    s.active = active;
+  Hub::get().update(state_, [seen](State& s) {
+    if (!s.active) s.acked = seen;  // from idle: JS's own check is the baseline
+    s.active = true;
   });
   // Pending waits keep the process alive, as a pending timer would.
-  if (active != referenced_) {
-    if (active) state_->tsfn.Ref(env); else state_->tsfn.Unref(env);
-    referenced_ = active;
+  if (!referenced_) {
+    state_->tsfn.Ref(env);
+    referenced_ = true;
   }
 }
 

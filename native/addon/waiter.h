@@ -23,8 +23,9 @@ class Waiter {
   Waiter(const Waiter&) = delete;
   Waiter& operator=(const Waiter&) = delete;
 
-  // JS thread. active: some wait is pending. seen: change_seq read before JS last checked.
-  void set_active(Napi::Env env, bool active, uint32_t seen);
+  // JS thread: a wait is pending, so report changes after seen (change_seq read before JS last
+  // checked) and keep the process alive. It stays so until stop().
+  void activate(Napi::Env env, uint32_t seen);
   // Unregisters (on return the thread no longer reads the store), then releases the
   // thread-safe function.
   void stop();
