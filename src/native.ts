@@ -35,7 +35,8 @@ export interface NativeStore {
   abort(id: Uint8Array): void;
   /** Fills `out` with [dataSize, metadataSize, entry, generation] when it returns a Buffer. */
   get(id: Uint8Array, timeoutMs: number): Buffer | null;
-  put(id: Uint8Array, data: Uint8Array | readonly Uint8Array[], metadata: Uint8Array | null, keepReference: boolean): void;
+  /** ifRoom: false when the store is full instead of ERR_STORE_FULL; else true. */
+  put(id: Uint8Array, data: Uint8Array | readonly Uint8Array[], metadata: Uint8Array | null, keepReference: boolean, ifRoom: boolean): boolean;
   /** Fills `out` with [dataSize, metadataSize] when it returns a number. */
   read(id: Uint8Array, timeoutMs: number, target: Uint8Array, withMetadata: boolean): number | null;
   release(entry: number, generation: number): boolean;

@@ -255,13 +255,26 @@ export class ObjectStore implements Disposable {
    * pieces, stored one after another (e.g. an Arrow stream's pieces, never assembled first).
    */
   put(id: ObjectId, data: Uint8Array | readonly Uint8Array[], metadata?: Uint8Array | null, options?: { keepReference?: boolean }): void {
+    this.#put(id, data, metadata, options, false);
+  }
+
+  /**
+   * put() that returns false instead of throwing ERR_STORE_FULL when there is no room now
+   * (true once stored): for callers to whom a full store is routine, such as a producer that
+   * then waits for its consumers, without the cost of an error per try.
+   */
+  tryPut(id: ObjectId, data: Uint8Array | readonly Uint8Array[], metadata?: Uint8Array | null, options?: { keepReference?: boolean }): boolean {
+    return this.#put(id, data, metadata, options, true);
+  }
+
+  #put(id: ObjectId, data: Uint8Array | readonly Uint8Array[], metadata: Uint8Array | null | undefined, options: { keepReference?: boolean } | undefined, ifRoom: boolean): boolean {
     const idb = idBytes(id);
     // A dense copy of a list, every piece checked: the addon then reads it without running a
     // getter (of a hole, say) that could detach a piece it already holds a pointer into.
     const pieces = Array.isArray(data) ? Array.from(data, (piece: unknown, i) => check.bytes(piece, `data[${i}]`)) : check.bytes(data, 'data');
     const meta = metadata == null ? null : check.bytes(metadata, 'metadata');
     const o = check.options<{ keepReference: boolean }>(options, ['keepReference'], 'put options');
-    this.#native.put(idb, pieces, meta, o.keepReference === true);
+    return this.#native.put(idb, pieces, meta, o.keepReference === true, ifRoom);
   }
 
   /**

@@ -57,6 +57,34 @@ test('put gathers a list of pieces, small or large, and refuses anything but byt
   assert.equal(store.stats().objects, 3, 'a refused put stores nothing');
 });
 
+test('tryPut stores like put, and answers false instead of ERR_STORE_FULL', (t) => {
+  // eviction 'none': a full store stays full. Room for two 64 KiB objects, small or large path.
+  const { store } = tempStore(t, { capacity: 160 << 10, maxObjects: 16, eviction: 'none' });
+  const big = Buffer.alloc(64 << 10, 7);
+  const a = ObjectId.random();
+  const b = ObjectId.random();
+  assert.equal(store.tryPut(a, big), true);
+  assert.equal(store.tryPut(b, [big.subarray(0, 100), big.subarray(100)], Buffer.from('m'), { keepReference: true }), true);
+  assert.equal(store.list().find((o) => o.id.equals(b))?.holders, 1, 'keepReference holds it');
+  // No room for another 64 KiB: false, where put throws.
+  const c = ObjectId.random();
+  assert.equal(store.tryPut(c, big), false);
+  assert.throws(() => store.put(c, big), { code: 'ERR_STORE_FULL' });
+  assert.equal(store.contains(c), false);
+  // Small ones fit until every entry is taken, then false for want of an entry.
+  let small = 0;
+  while (store.tryPut(ObjectId.random(), Buffer.alloc(10))) small += 1;
+  assert.equal(small, store.stats().maxObjects - 2);
+  assert.equal(store.stats().objects, store.stats().maxObjects);
+  // Anything but a full store still throws.
+  assert.throws(() => store.tryPut(a, Buffer.alloc(1)), { code: 'ERR_OBJECT_EXISTS' });
+  assert.throws(() => store.tryPut(ObjectId.random(), Buffer.alloc(1 << 20)), { code: 'ERR_INVALID_ARGUMENT' });
+  assert.throws(() => store.tryPut(ObjectId.random(), 'no' as unknown as Uint8Array), { code: 'ERR_INVALID_ARGUMENT' });
+  store.release(b);
+  store.delete(a);
+  assert.equal(store.tryPut(ObjectId.random(), big), true, 'room again');
+});
+
 test('put with keepReference pins the object against eviction until release(id)', (t) => {
   const { store } = tempStore(t, { capacity: 64 * 4, maxObjects: 16 });
   const pinned = ObjectId.random();

@@ -287,9 +287,10 @@ Napi::Value StoreWrap::JS_get(const Napi::CallbackInfo& info) {
   });
 }
 
-// put(id, data: Uint8Array | Uint8Array[], metadata: Uint8Array | null, keepReference):
-// create, copy (an array's pieces one after another), seal in one call, with no writable view
-// to make and detach (what makes small objects cheap).
+// put(id, data: Uint8Array | Uint8Array[], metadata: Uint8Array | null, keepReference, ifRoom)
+// -> stored: create, copy (an array's pieces one after another), seal in one call, with no
+// writable view to make and detach (what makes small objects cheap). ifRoom: false when the
+// store is full instead of ERR_STORE_FULL.
 Napi::Value StoreWrap::JS_put(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -319,10 +320,12 @@ Napi::Value StoreWrap::JS_put(const Napi::CallbackInfo& info) {
     }
     const std::span<const uint8_t> meta = info[2].IsTypedArray() ? bytes_of(info[2]) : std::span<const uint8_t>{};
     const bool keep = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+    const bool if_room = info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
     Store& s = store(env);
-    const ObjectView v = info[1].IsTypedArray() ? s.put_object(id, {&one, 1}, meta, keep) : s.put_object(id, pieces, meta, keep);
-    if (keep) session_->held.add(Session::held_key(v.entry, v.generation), id).pinned = true;
-    return env.Undefined();
+    const std::span<const std::span<const uint8_t>> data = info[1].IsTypedArray() ? std::span(&one, 1) : std::span(pieces);
+    const std::optional<ObjectView> v = if_room ? s.try_put_object(id, data, meta, keep) : s.put_object(id, data, meta, keep);
+    if (v && keep) session_->held.add(Session::held_key(v->entry, v->generation), id).pinned = true;
+    return Napi::Boolean::New(env, v.has_value());
   });
 }
 

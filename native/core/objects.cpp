@@ -72,8 +72,9 @@ struct Store::PublishIfEvicted {
   }
 };
 
-ObjectView Store::create_locked(const ObjectId& id, uint64_t data_size, uint64_t metadata_size,
-                                PublishIfEvicted& eviction) {
+std::optional<ObjectView> Store::create_locked(const ObjectId& id, uint64_t data_size,
+                                               uint64_t metadata_size, PublishIfEvicted& eviction,
+                                               bool if_room) {
   const uint64_t size = round_up(std::max<uint64_t>(data_size + metadata_size, 1), kAlign);
   if (find_locked(id) >= 0) fail(Errc::ObjectExists, "object " + hex(id) + " already exists");
   // entry_free_count lives in shared memory: never index with it unchecked.
@@ -93,6 +94,7 @@ ObjectView Store::create_locked(const ObjectId& id, uint64_t data_size, uint64_t
       eviction.evicted = true;
       continue;
     }
+    if (if_room) return std::nullopt;  // a lossless producer's routine answer: no message to build
     if (hdr_->entry_free_count == 0)
       fail(Errc::StoreFull, "store '" + name_ + "' holds its maximum of " +
                                 std::to_string(max_objects_) + " objects");
@@ -120,22 +122,40 @@ ObjectView Store::create_locked(const ObjectId& id, uint64_t data_size, uint64_t
   return view_of(i);
 }
 
-ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
-                                std::span<const uint8_t> metadata) {
+std::optional<ObjectView> Store::create_unsealed(const ObjectId& id, uint64_t data_size,
+                                                std::span<const uint8_t> metadata, bool if_room) {
   check_fits(data_size, metadata.size());
   PublishIfEvicted eviction{*this};
-  ObjectView view;
+  std::optional<ObjectView> view;
   {
     Locked lock(*this);
-    view = create_locked(id, data_size, metadata.size(), eviction);
+    view = create_locked(id, data_size, metadata.size(), eviction, if_room);
   }
   // Only the creator can reach an unsealed object: copy outside the lock.
-  if (!metadata.empty()) std::memcpy(view.metadata, metadata.data(), metadata.size());
+  if (view && !metadata.empty()) std::memcpy(view->metadata, metadata.data(), metadata.size());
   return view;
+}
+
+ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
+                                std::span<const uint8_t> metadata) {
+  return *create_unsealed(id, data_size, metadata, false);
 }
 
 ObjectView Store::put_object(const ObjectId& id, std::span<const std::span<const uint8_t>> pieces,
                              std::span<const uint8_t> metadata, bool keep_reference) {
+  return *put_pieces(id, pieces, metadata, keep_reference, false);
+}
+
+std::optional<ObjectView> Store::try_put_object(const ObjectId& id,
+                                                std::span<const std::span<const uint8_t>> pieces,
+                                                std::span<const uint8_t> metadata, bool keep_reference) {
+  return put_pieces(id, pieces, metadata, keep_reference, true);
+}
+
+std::optional<ObjectView> Store::put_pieces(const ObjectId& id,
+                                            std::span<const std::span<const uint8_t>> pieces,
+                                            std::span<const uint8_t> metadata, bool keep_reference,
+                                            bool if_room) {
   uint64_t data_size = 0;
   for (const auto& p : pieces) {
     if (p.size() > capacity_ - std::min(data_size, capacity_)) {
@@ -146,8 +166,9 @@ ObjectView Store::put_object(const ObjectId& id, std::span<const std::span<const
   }
   check_fits(data_size, metadata.size());
   if (data_size + metadata.size() > kCopyInLockMax) {
-    const ObjectView view = create_object(id, data_size, metadata);
-    uint8_t* at = view.data;
+    const std::optional<ObjectView> view = create_unsealed(id, data_size, metadata, if_room);
+    if (!view) return std::nullopt;
+    uint8_t* at = view->data;
     for (const auto& p : pieces) {
       if (p.size() >= kStreamingCopyMin) copy_streaming(at, p.data(), p.size());
       else if (!p.empty()) std::memcpy(at, p.data(), p.size());
@@ -156,18 +177,19 @@ ObjectView Store::put_object(const ObjectId& id, std::span<const std::span<const
     return seal(id, keep_reference);
   }
   PublishIfEvicted eviction{*this};
-  ObjectView view;
+  std::optional<ObjectView> view;
   {
     Locked lock(*this);
-    view = create_locked(id, data_size, metadata.size(), eviction);
+    view = create_locked(id, data_size, metadata.size(), eviction, if_room);
+    if (!view) return std::nullopt;
     // Small: copying under the lock costs less than taking it a second time to seal.
-    uint8_t* at = view.data;
+    uint8_t* at = view->data;
     for (const auto& p : pieces) {
       if (!p.empty()) std::memcpy(at, p.data(), p.size());
       at += p.size();
     }
-    if (!metadata.empty()) std::memcpy(view.metadata, metadata.data(), metadata.size());
-    seal_locked(view.entry, id, keep_reference);
+    if (!metadata.empty()) std::memcpy(view->metadata, metadata.data(), metadata.size());
+    seal_locked(view->entry, id, keep_reference);
   }
   publish_change();
   return view;

@@ -110,6 +110,11 @@ class Store {
   // copied outside it, large pieces with copy_streaming.
   ObjectView put_object(const ObjectId& id, std::span<const std::span<const uint8_t>> pieces,
                         std::span<const uint8_t> metadata, bool keep_reference);
+  // put_object, but nullopt instead of StoreFull: a full store is routine for a lossless
+  // producer, which would otherwise pay for an exception and its message at every try.
+  std::optional<ObjectView> try_put_object(const ObjectId& id,
+                                           std::span<const std::span<const uint8_t>> pieces,
+                                           std::span<const uint8_t> metadata, bool keep_reference);
   std::optional<ObjectView> get(const ObjectId& id);
   // For small objects, cheaper than get + copy + release: copies a sealed object's data (then
   // its metadata, with_metadata) into dest, if it all fits, taking no reference; in a store
@@ -184,9 +189,18 @@ class Store {
   template <class Attempt>
   auto retry_until(int64_t timeout_ns, Attempt attempt) -> decltype(attempt());
 
+  // if_room: nullopt when the store is full, instead of StoreFull.
+  std::optional<ObjectView> create_unsealed(const ObjectId& id, uint64_t data_size,
+                                            std::span<const uint8_t> metadata, bool if_room);
+  std::optional<ObjectView> put_pieces(const ObjectId& id,
+                                       std::span<const std::span<const uint8_t>> pieces,
+                                       std::span<const uint8_t> metadata, bool keep_reference,
+                                       bool if_room);
+
   // Everything below runs with the mutex held.
-  ObjectView create_locked(const ObjectId& id, uint64_t data_size, uint64_t metadata_size,
-                           PublishIfEvicted& eviction);
+  std::optional<ObjectView> create_locked(const ObjectId& id, uint64_t data_size,
+                                          uint64_t metadata_size, PublishIfEvicted& eviction,
+                                          bool if_room);
   void seal_locked(uint32_t entry, const ObjectId& id, bool keep_reference);
   void repair_locked();
   void reclaim_dead_clients_locked();

@@ -811,6 +811,25 @@ TEST(put_object_and_copy_out) {
   check_accounting(*a);
 }
 
+TEST(try_put_object_answers_nullopt_when_full) {
+  ShmName name("try-put");
+  auto s = Store::create(name, options(64 << 10, 4, 16, Eviction::None));
+  std::vector<uint8_t> bytes(40 << 10, 3);
+  const std::span<const uint8_t> one[] = {bytes};
+  REQUIRE(s->try_put_object(make_id(1), one, {}, false).has_value());
+  // No room for another 40 KiB (copied outside the lock), nor, once the entries are taken,
+  // for 10 bytes (under it): nullopt, where put_object throws, and nothing is left behind.
+  CHECK(!s->try_put_object(make_id(2), one, {}, false).has_value());
+  CHECK_THROWS_CODE(s->put_object(make_id(2), one, {}, false), Errc::StoreFull);
+  const std::span<const uint8_t> small[] = {std::span(bytes).first(10)};
+  for (uint64_t i = 3; i < 6; ++i) REQUIRE(s->try_put_object(make_id(i), small, {}, false).has_value());
+  CHECK(!s->try_put_object(make_id(6), small, {}, false).has_value());
+  CHECK(!s->contains(make_id(2)) && !s->contains(make_id(6)));
+  CHECK_EQ(s->stats().objects, 4u);
+  CHECK_THROWS_CODE(s->try_put_object(make_id(1), small, {}, false), Errc::ObjectExists);
+  check_accounting(*s);
+}
+
 TEST(get_wait_is_satisfied_by_another_threads_seal) {
   ShmName name("gwait-seal");
   auto s = Store::create(name, options(1 << 16));

@@ -237,22 +237,19 @@ export class Publisher {
 
   /** #storeMessage, false instead of ERR_STORE_FULL. */
   #storeIfRoom(msg: Message, seq: number): boolean {
-    try {
-      this.#storeMessage(msg, seq);
-      return true;
-    } catch (err) {
-      if (!(err instanceof StoreError) || err.code !== 'ERR_STORE_FULL') throw err;
-      return false;
-    }
+    return this.#store.tryPut(this.#id(seq), this.#dataOf(msg), msg.meta, msg.pin ? PIN : this.#sealOptions);
   }
 
   /** Creates, fills and seals msg's object (ERR_STORE_FULL if there is no room). */
   #storeMessage(msg: Message, seq: number): void {
+    this.#store.put(this.#id(seq), this.#dataOf(msg), msg.meta, msg.pin ? PIN : this.#sealOptions);
+  }
+
+  #dataOf(msg: Message): Uint8Array | readonly Uint8Array[] {
     // The pieces are taken (and checked against the encoded size) at each attempt: a column
     // that is a view of a released object reads as empty by now, and must not make a short
     // message.
-    const data = msg.data instanceof Uint8Array ? msg.data : piecesOf(msg.data);
-    this.#store.put(this.#id(seq), data, msg.meta, msg.pin ? PIN : this.#sealOptions);
+    return msg.data instanceof Uint8Array ? msg.data : piecesOf(msg.data);
   }
 
   #commit(msg: Message): number {
