@@ -277,9 +277,11 @@ describe('notifications', () => {
     // 'missed'. In order: each seal delivered is the next one not counted as missed.
     assert.ok(events.some((e) => e.type === 'missed'), JSON.stringify(events));
     let at = 0;
-    for (const e of events) {
-      if (e.type === 'missed') at += e.count;
-      else assert.equal(e.type === 'sealed' && e.id.toHex(), list[at++].toHex(), JSON.stringify(events));
+    for (const [i, e] of events.entries()) {
+      if (e.type === 'missed') {
+        assert.ok(e.count > 0 && events[i + 1]?.type !== 'missed', JSON.stringify(events));
+        at += e.count;
+      } else assert.equal(e.type === 'sealed' && e.id.toHex(), list[at++].toHex(), JSON.stringify(events));
     }
     assert.equal(events.at(-1)?.type, 'sealed', 'the newest events are kept');
     // And the reader goes on with new events.

@@ -138,12 +138,12 @@ std::optional<ObjectView> Store::create_unsealed(const ObjectId& id, uint64_t da
 
 ObjectView Store::create_object(const ObjectId& id, uint64_t data_size,
                                 std::span<const uint8_t> metadata) {
-  return *create_unsealed(id, data_size, metadata, false);
+  return create_unsealed(id, data_size, metadata, false).value();  // never empty: it throws
 }
 
 ObjectView Store::put_object(const ObjectId& id, std::span<const std::span<const uint8_t>> pieces,
                              std::span<const uint8_t> metadata, bool keep_reference) {
-  return *put_pieces(id, pieces, metadata, keep_reference, false);
+  return put_pieces(id, pieces, metadata, keep_reference, false).value();  // never empty: it throws
 }
 
 std::optional<ObjectView> Store::try_put_object(const ObjectId& id,

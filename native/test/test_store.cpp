@@ -828,6 +828,20 @@ TEST(try_put_object_answers_nullopt_when_full) {
   CHECK_EQ(s->stats().objects, 4u);
   CHECK_THROWS_CODE(s->try_put_object(make_id(1), small, {}, false), Errc::ObjectExists);
   check_accounting(*s);
+
+  // lru: what it evicts on the way to nullopt stays evicted, and its readers are woken.
+  ShmName lru_name("try-put-lru");
+  auto l = Store::create(lru_name, options(64 << 10, 4));
+  const std::optional<ObjectView> pinned = l->try_put_object(make_id(1), one, {}, true);
+  REQUIRE(pinned.has_value());
+  REQUIRE(l->try_put_object(make_id(2), small, {}, false).has_value());
+  const uint32_t seq = l->change_seq();
+  CHECK(!l->try_put_object(make_id(3), one, {}, false).has_value());
+  CHECK(!l->contains(make_id(2)));
+  CHECK_EQ(l->stats().evictions, 1u);
+  CHECK(l->change_seq() != seq);
+  l->release(pinned->entry, pinned->generation);
+  check_accounting(*l);
 }
 
 TEST(get_wait_is_satisfied_by_another_threads_seal) {

@@ -237,7 +237,7 @@ export interface ProducerResult {
   bench: 'result';
   role: 'producer';
   pid: number;
-  /** hrtime when the first message was started (after the go). */
+  /** hrtime when message W, the first timed one, was started. */
   t0: string;
   /** hrtime when the producer had sent everything. */
   tDone: string;

@@ -132,7 +132,7 @@ export class Publisher {
   publishSync(payload: Payload): number {
     if (this.#queued > 0) throw invalidArgument(`a publish() on '${this.stream}' is still waiting for room: await it first`);
     const msg = this.#prepare(payload);
-    if (!this.#tryStore(msg, this.#next)) this.#storeMessage(msg, this.#next);
+    if (!this.#tryStore(msg, this.#next)) throw this.#full(msg);
     return this.#commit(msg);
   }
 
@@ -190,8 +190,8 @@ export class Publisher {
     const began = performance.now();
     try {
       await this.#store.waitFor(() => (this.#tryStore(msg, seq) ? true : undefined), { timeoutMs: this.#timeoutMs, pollEveryMs: 50 }, () => {
-        this.#storeMessage(msg, seq); // a last try: throws ERR_STORE_FULL
-        return true;
+        if (this.#tryStore(msg, seq)) return true; // a last try
+        throw this.#full(msg);
       });
     } finally {
       this.#waitedMs += performance.now() - began;
@@ -224,10 +224,10 @@ export class Publisher {
     // Subscribers store their cursors every few hundred messages: looking at them on every
     // publish would mostly find nothing new.
     if (lossless && (seq % DELETE_EVERY === 0 || this.#undeletedBytes >= DELETE_BYTES)) this.#deletePassed();
-    if (this.#storeIfRoom(msg, seq)) return true;
+    if (this.#storeMessage(msg, seq, true)) return true;
     if (lossless) {
       this.#deletePassed();
-      return this.#storeIfRoom(msg, seq);
+      return this.#storeMessage(msg, seq, true);
     }
     // The store may have eviction 'none': make room ourselves, the producer never waits.
     this.#store.evict(msg.byteLength + msg.meta.length);
@@ -235,21 +235,20 @@ export class Publisher {
     return true;
   }
 
-  /** #storeMessage, false instead of ERR_STORE_FULL. */
-  #storeIfRoom(msg: Message, seq: number): boolean {
-    return this.#store.tryPut(this.#id(seq), this.#dataOf(msg), msg.meta, msg.pin ? PIN : this.#sealOptions);
-  }
-
-  /** Creates, fills and seals msg's object (ERR_STORE_FULL if there is no room). */
-  #storeMessage(msg: Message, seq: number): void {
-    this.#store.put(this.#id(seq), this.#dataOf(msg), msg.meta, msg.pin ? PIN : this.#sealOptions);
-  }
-
-  #dataOf(msg: Message): Uint8Array | readonly Uint8Array[] {
+  /** Creates, fills and seals msg's object. No room: false (ifRoom), else ERR_STORE_FULL. */
+  #storeMessage(msg: Message, seq: number, ifRoom = false): boolean {
     // The pieces are taken (and checked against the encoded size) at each attempt: a column
     // that is a view of a released object reads as empty by now, and must not make a short
     // message.
-    return msg.data instanceof Uint8Array ? msg.data : piecesOf(msg.data);
+    const data = msg.data instanceof Uint8Array ? msg.data : piecesOf(msg.data);
+    const options = msg.pin ? PIN : this.#sealOptions;
+    if (ifRoom) return this.#store.tryPut(this.#id(seq), data, msg.meta, options);
+    this.#store.put(this.#id(seq), data, msg.meta, options);
+    return true;
+  }
+
+  #full(msg: Message): StoreError {
+    return new StoreError('ERR_STORE_FULL', `no room in the store for the next message of '${this.stream}' (${msg.byteLength} bytes)`);
   }
 
   #commit(msg: Message): number {

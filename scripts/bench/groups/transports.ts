@@ -72,7 +72,7 @@ function smallM(rows: number): number {
   return 60;
 }
 
-/** Redis holds a whole run in memory: bound M * message size there (2 GiB). */
+/** Redis holds a whole run in memory: bound (W + M) * message size there (2 GiB). */
 function maxMessages(name: TransportName, messageBytes: number): number {
   return name === 'redis' ? Math.floor((2 * 1024 ** 3) / messageBytes) : 2_000_000;
 }
@@ -155,26 +155,30 @@ export async function runTransports(opts: TransportsOptions): Promise<Transports
           // next one is ~half a run at the last one's rate, after at least as many warm-up messages.
           let r = await attempt(t, b, k, m0, 0, opts);
           calibration.push({ ...r, repeat: -1 });
-          for (let i = 0; i < 3 && r.ok && 'msgsPerSecPerConsumer' in r; i++) {
-            const rate = r.msgsPerSecPerConsumer;
-            const max = maxMessages(t.name, r.messageBytes);
+          let good = r.ok && 'msgsPerSecPerConsumer' in r ? r : null;
+          for (let i = 0; i < 3 && good !== null; i++) {
+            const rate = good.msgsPerSecPerConsumer;
+            const max = maxMessages(t.name, good.messageBytes);
             const m1 = Math.min(max, Math.max(m0, Math.round(rate * 0.5 * opts.targetSeconds)));
-            const w1 = Math.min(max - m1, Math.max(m1, Math.round(rate * opts.warmupSeconds)));
+            const w1 = opts.warmupSeconds > 0 ? Math.min(max - m1, Math.max(m1, Math.round(rate * opts.warmupSeconds))) : 0;
             r = await attempt(t, b, k, m1, w1, opts);
             calibration.push({ ...r, repeat: -1 });
-            if ('msgsPerSecPerConsumer' in r && r.msgsPerSecPerConsumer < 1.25 * rate) break;
+            if (!r.ok || !('msgsPerSecPerConsumer' in r)) break;
+            good = r;
+            if (r.msgsPerSecPerConsumer < 1.25 * rate) break;
           }
-          if (!r.ok || !('msgsPerSecPerConsumer' in r)) {
-            calibrationFailures.push(`calibration ${t.name} B=${b} K=${k}: ${r.errors.join('; ')}`);
+          if (!r.ok) calibrationFailures.push(`calibration ${t.name} B=${b} K=${k}: ${r.errors.join('; ')}`);
+          if (good === null) {
             opts.log(`  calibrate ${t.name} B=${b} K=${k}: ${fmtRate(r)}`);
             mFor.set(key(t.name, b, k), { m: m0, w: 0 });
             continue;
           }
-          const maxM = Math.max(m0, maxMessages(t.name, r.messageBytes));
-          const m = Math.min(maxM, Math.max(Math.ceil(m0 / 2), Math.round(r.msgsPerSecPerConsumer * opts.targetSeconds)));
-          const w = Math.min(maxM - m, Math.round(r.msgsPerSecPerConsumer * opts.warmupSeconds));
+          // The last good run's rate (a later one may have failed its checks).
+          const maxM = Math.max(m0, maxMessages(t.name, good.messageBytes));
+          const m = Math.min(maxM, Math.max(Math.ceil(m0 / 2), Math.round(good.msgsPerSecPerConsumer * opts.targetSeconds)));
+          const w = Math.min(maxM - m, Math.round(good.msgsPerSecPerConsumer * opts.warmupSeconds));
           mFor.set(key(t.name, b, k), { m, w });
-          opts.log(`  calibrate ${t.name.padEnd(14)} B=${String(b).padEnd(5)} K=${k}: ${fmtRate(r)} -> W=${w} M=${m}`);
+          opts.log(`  calibrate ${t.name.padEnd(14)} B=${String(b).padEnd(5)} K=${k}: ${fmtRate(good)} -> W=${w} M=${m}`);
         }
       }
     }

@@ -8,8 +8,9 @@
 // tEnd at its last message. Both are hrtime (CLOCK_MONOTONIC, one clock for every process of the
 // machine), so elapsed = max(tEnd) - t0. The W messages bring every process to its steady state
 // (the JIT has optimised the whole message path) before the clock starts. Warm-up messages still
-// queued at t0 are read inside the timed window without being counted in M, so a transport that
-// buffers is, if anything, understated.
+// queued at t0 are read inside the timed window without being counted in M: a transport's rate
+// can only be understated, by at most what it buffers over M. CPU times cover the producer's M
+// sends and each consumer's last M messages.
 import type { Table } from 'apache-arrow';
 import { type ConsumerResult, type DecoderName, type ProducerResult, type RunConfig, type Batch } from '../common.js';
 import { Child, spawnChild, type ChildLine } from '../harness.js';
@@ -40,7 +41,7 @@ export interface RunResult {
   consumers: number;
   messageBytes: number;
   seconds: number;
-  /** Every consumer got M messages in this time: M / seconds. */
+  /** Every consumer got the M timed messages in this time: M / seconds. */
   msgsPerSecPerConsumer: number;
   aggregateMsgsPerSec: number;
   /** Bytes delivered to all consumers per second, in MB (10^6 B). */
