@@ -58,7 +58,8 @@ test('put gathers a list of pieces, small or large, and refuses anything but byt
 });
 
 test('tryPut stores like put, and answers false instead of ERR_STORE_FULL', (t) => {
-  // eviction 'none': a full store stays full. Room for two 64 KiB objects, small or large path.
+  // eviction 'none': a full store stays full. Room for two 64 KiB objects (copied outside the
+  // lock), then for small ones (copied under it) until the entries run out.
   const { store } = tempStore(t, { capacity: 160 << 10, maxObjects: 16, eviction: 'none' });
   const big = Buffer.alloc(64 << 10, 7);
   const a = ObjectId.random();
